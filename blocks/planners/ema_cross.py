@@ -1,0 +1,42 @@
+"""planner.ema_cross: long when the fast average crosses above the slow one, flat (or short) below."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from runner.block import BlockConfig, Planner, Ref
+from runner.types import Size
+
+if TYPE_CHECKING:
+    from runner.compile import CompileContext, StepInfo
+    from runner.errors import ConfigIssue
+
+
+class EmaCross(Planner):
+    """Cross up: go long with `size` at the next open; cross down: go flat, or short if allow_short."""
+
+    class Config(BlockConfig):
+        fast: Ref = Field(description="The fast series, e.g. ema_fast")
+        slow: Ref = Field(description="The slow series, e.g. ema_slow")
+        size: Size = Field(Size(fraction=1.0), description="Position size; all-in (fraction: 1) by default")
+        allow_short: bool = Field(False, description="Go short on a cross down instead of flat (perps only)")
+
+    example = {"fast": "ema_fast", "slow": "ema_slow", "size": {"fraction": 1.0}}
+
+    @classmethod
+    def check(cls, step: StepInfo, ctx: CompileContext) -> Iterator[ConfigIssue]:
+        config = step.config
+        assert isinstance(config, cls.Config)
+        where = (*step.path, "with")
+        if config.fast == config.slow:
+            yield ctx.issue((*where, "slow"), "fast and slow read the same series; they can never cross")
+            return
+        fast, slow = ctx.step(config.fast.split(".")[0]), ctx.step(config.slow.split(".")[0])
+        periods = [getattr(s.config, "period", None) if s and s.uses == "indicator.ema" else None
+                   for s in (fast, slow)]
+        if periods[0] is not None and periods[1] is not None and periods[0] >= periods[1]:
+            yield ctx.issue((*where, "fast"), f"the fast EMA ({periods[0]}) is not shorter than the slow one "
+                            f"({periods[1]})", "swap fast and slow")

@@ -1,0 +1,52 @@
+"""The ``runner`` command: argument parsing and dispatch only. Commands import what they need lazily,
+so start-up stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from importlib import import_module
+
+from runner import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="runner", description="Run trading bots described as YAML pipelines of blocks.")
+    parser.add_argument("--version", action="version", version=f"bot-runner {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("validate", help="compile bot files and report every problem with file:line:col")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="bot files, directories or glob patterns")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+
+    p = sub.add_parser("blocks", help="list the installed blocks, or document one")
+    p.add_argument("name", nargs="?", help="a block type, e.g. indicator.rsi")
+
+    p = sub.add_parser("schema", help="write the JSON Schemas of the bot file and every block")
+    p.add_argument("--out", default="schemas", help="directory to write to (default: schemas)")
+    p.add_argument("--check", action="store_true", help="only check the files are current; exit 1 if stale")
+
+    p = sub.add_parser("snapshot", help="print the resolved config of a bot file and its config_id")
+    p.add_argument("path", metavar="FILE", help="a bot file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # pydantic otherwise scans every installed package's entry points for plugins we never use.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    args = build_parser().parse_args(argv)
+    module = import_module(f"runner.commands.{args.command}")
+    try:
+        code: int = module.run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

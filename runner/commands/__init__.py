@@ -1,0 +1,1 @@
+"""One module per ``runner`` command, each with ``run(args) -> exit code``."""

@@ -1,0 +1,220 @@
+"""Compile a bot file: load it, check every step against its block (phase 1), check the pipeline
+as a whole (phase 2), and produce the snapshot and its ``config_id``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+import re
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from runner.block import Block, BlockConfig, SecretSpec
+from runner.durations import format_duration, parse_duration
+from runner.errors import ConfigError, ConfigIssue, Path, sort_issues
+from runner.messages import describe
+from runner.registry import BlockEntry, BlockLoadError, Registry
+from runner.secrets import is_reference, literal_secrets, secret_kind
+from runner.snapshot import config_id
+from runner.spec import USES_PATTERN, BotHeader, StepSpec
+from runner.yaml_source import Document, load_yaml
+
+
+USES = re.compile(USES_PATTERN)
+
+
+@dataclass
+class StepInfo:
+    """A pipeline step as far as it compiled; ``config`` is None when its ``with:`` is invalid."""
+
+    index: int
+    id: str | None
+    uses: str | None
+    entry: BlockEntry | None = None
+    block: type[Block] | None = None
+    config: BlockConfig | None = None
+    every: int | None = None
+
+    @property
+    def path(self) -> Path:
+        return ("pipeline", self.index)
+
+    @property
+    def kind(self) -> str | None:
+        return self.block.kind if self.block else None
+
+
+@dataclass
+class CompileContext:
+    """What the phase-2 checks see: the document, the header, the steps and the registry."""
+
+    doc: Document
+    header: BotHeader | None
+    steps: list[StepInfo]
+    registry: Registry
+    hidden: set[Path] = field(default_factory=set)
+    every: int | None = None
+
+    def issue(self, path: Path, message: str, hint: str = "", at_key: bool = False) -> ConfigIssue:
+        return self.doc.issue(path, message, hint, at_key)
+
+    def step(self, step_id: str) -> StepInfo | None:
+        return next((s for s in self.steps if s.id == step_id), None)
+
+
+@dataclass(frozen=True)
+class CompiledBot:
+    """A bot file that compiled: the spec, its steps with their configs, and the snapshot."""
+
+    file: str
+    spec: BotHeader
+    steps: tuple[StepInfo, ...]
+    every: int
+    snapshot: dict[str, Any]
+    config_id: str
+
+
+def compile_file(path: str | FsPath, registry: Registry | None = None) -> CompiledBot:
+    """Compile the bot file at ``path``; raises ConfigError listing every problem."""
+    name = str(path)
+    try:
+        text = FsPath(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigIssue(name, 1, 1, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    return compile_text(text, name, registry)
+
+
+def compile_text(text: str, file: str = "<bot>", registry: Registry | None = None) -> CompiledBot:
+    """Compile bot file text; raises ConfigError listing every problem, in file order."""
+    from runner.checks import CHECKS
+
+    registry = registry or Registry.discover()
+    doc = load_yaml(text, file)
+    if not isinstance(doc.data, dict):
+        raise ConfigError([doc.issue((), "a bot file is a mapping with bot, version, symbols and pipeline",
+                                     "see bots/noop.yaml for the smallest bot")])
+    issues: list[ConfigIssue] = []
+    hidden: set[Path] = set()
+    for path, kind in literal_secrets(doc.data):
+        hidden.add(path)
+        issues.append(doc.issue(path, f"literal secret in the bot file: this looks like {kind} (value hidden)",
+                                "reference it instead, e.g. ${env:HL_PRIVATE_KEY} or ${keystore:hl-main}"))
+
+    header = _validate(BotHeader, doc.data, (), doc, hidden, issues)
+    raw_steps = doc.data.get("pipeline")
+    steps = [
+        _compile_step(i, raw, doc, registry, hidden, issues)
+        for i, raw in enumerate(raw_steps if isinstance(raw_steps, list) else [])
+    ]
+    ctx = CompileContext(doc, header, steps, registry, hidden)
+    for check in CHECKS:
+        issues.extend(check(ctx))
+    for step in steps:
+        if step.block is not None and step.config is not None:
+            issues.extend(step.block.check(step, ctx))
+    if issues or header is None or ctx.every is None:
+        raise ConfigError(sort_issues(issues))
+    return _finish(file, header, steps, ctx.every)
+
+
+def _validate(model: type[BaseModel], data: Any, prefix: Path, doc: Document, hidden: set[Path],
+              issues: list[ConfigIssue]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        issues.extend(_translate(exc, model, prefix, doc, hidden))
+        return None
+
+
+def _translate(exc: ValidationError, model: type[BaseModel], prefix: Path, doc: Document,
+               hidden: set[Path]) -> Iterable[ConfigIssue]:
+    for error in exc.errors(include_url=False):
+        # pydantic adds tags such as 'function-after[...]' to locs inside annotated unions; YAML has none.
+        loc = tuple(p for p in error["loc"] if isinstance(p, int) or "[" not in p)
+        error["loc"] = loc
+        path = (*prefix, *loc)
+        show = path not in hidden and secret_kind(error.get("input")) is None
+        message, hint = describe(error, model, show_input=show)
+        yield doc.issue(path, message, hint, at_key=error["type"] == "extra_forbidden")
+
+
+def _compile_step(index: int, raw: Any, doc: Document, registry: Registry, hidden: set[Path],
+                  issues: list[ConfigIssue]) -> StepInfo:
+    path: Path = ("pipeline", index)
+    raw_id = raw.get("id") if isinstance(raw, dict) else None
+    info = StepInfo(index, raw_id if isinstance(raw_id, str) else None, None)
+    spec: StepSpec | None = _validate(StepSpec, raw, path, doc, hidden, issues)
+    # A wrong id or every: must not hide what is wrong with the block and its config.
+    uses = spec.uses if spec else _raw_field(raw, "uses", str)
+    settings = spec.with_ if spec else _raw_field(raw, "with", dict)
+    if spec is not None and spec.every:
+        info.every = parse_duration(spec.every)
+    if uses is None or not USES.match(uses):
+        return info
+    info.uses = uses
+    entry = registry.get(uses)
+    if entry is None:
+        close = registry.suggest(uses)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "run `runner blocks` to list them"
+        issues.append(doc.issue((*path, "uses"), f"unknown block '{uses}'", hint))
+        return info
+    info.entry = entry
+    try:
+        info.block = registry.load(uses)
+    except BlockLoadError as exc:
+        issues.append(doc.issue((*path, "uses"), str(exc), "reinstall the package that provides it"))
+        return info
+    before = len(issues)
+    config = _validate(info.block.Config, settings or {}, (*path, "with"), doc, hidden, issues)
+    if config is not None:
+        issues.extend(_secret_fields(config, (*path, "with"), hidden, doc))
+        if len(issues) == before and spec is not None:
+            info.config = config
+    return info
+
+
+def _raw_field(raw: Any, key: str, kind: type) -> Any:
+    value = raw.get(key) if isinstance(raw, dict) else None
+    return value if isinstance(value, kind) else None
+
+
+def _secret_fields(config: BlockConfig, prefix: Path, hidden: set[Path], doc: Document) -> Iterable[ConfigIssue]:
+    for name, info in type(config).model_fields.items():
+        value = getattr(config, name)
+        path = (*prefix, info.alias or name)
+        if value is None or path in hidden or not any(isinstance(m, SecretSpec) for m in info.metadata):
+            continue
+        if not is_reference(value):
+            hidden.add(path)
+            yield doc.issue(path, "a credential must be a reference (value hidden)",
+                            "write ${env:NAME} or ${keystore:NAME}")
+
+
+def _finish(file: str, header: BotHeader, steps: list[StepInfo], every: int) -> CompiledBot:
+    pipeline = []
+    blocks: dict[str, str] = {}
+    for step in steps:
+        assert step.config is not None and step.entry is not None and step.uses is not None
+        item: dict[str, Any] = {
+            "id": step.id,
+            "uses": step.uses,
+            "with": step.config.model_dump(mode="json", by_alias=True),
+        }
+        if step.every:
+            item["every"] = format_duration(step.every)
+        pipeline.append(item)
+        blocks[step.uses] = f"{step.entry.dist} {step.entry.version}"
+    # mode and description are left out: a backtest, a paper and a live run of the same file are
+    # one deployment, and editing prose does not change what the bot does.
+    snapshot = {
+        "bot": header.bot,
+        "version": header.version,
+        "every": format_duration(every),
+        "account": header.account.model_dump(mode="json"),
+        "symbols": list(header.symbols),
+        "pipeline": pipeline,
+        "blocks": dict(sorted(blocks.items())),
+    }
+    return CompiledBot(file, header, tuple(steps), every, snapshot, config_id(snapshot))

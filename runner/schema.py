@@ -1,0 +1,83 @@
+"""JSON Schemas generated from the models: the bot file (with every block's config) and each block."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from runner.block import Block
+from runner.registry import Registry
+from runner.spec import BotSpec
+
+SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
+
+
+def block_schema(name: str, block: type[Block]) -> dict[str, Any]:
+    """The schema of one block's ``with:`` mapping."""
+    schema = block.Config.model_json_schema(by_alias=True)
+    schema["title"] = name
+    schema["description"] = (block.__doc__ or "").strip()
+    return {"$schema": SCHEMA_URL, **schema}
+
+
+def bot_schema(registry: Registry) -> dict[str, Any]:
+    """The bot file schema; each step's ``with:`` is checked against its block's schema by ``uses``."""
+    schema = BotSpec.model_json_schema(by_alias=True)
+    defs: dict[str, Any] = schema.setdefault("$defs", {})
+    branches = []
+    for name in registry.names():
+        block = registry.load(name)
+        sub = block.Config.model_json_schema(by_alias=True, ref_template="#/$defs/" + _def_name(name, "{model}"))
+        for inner, body in sub.pop("$defs", {}).items():
+            defs[_def_name(name, inner)] = body
+        sub["description"] = (block.__doc__ or "").strip()
+        defs[_def_name(name)] = sub
+        branches.append({
+            "if": {"properties": {"uses": {"const": name}}, "required": ["uses"]},
+            "then": {"properties": {"with": {"$ref": f"#/$defs/{_def_name(name)}"}}},
+        })
+    step = defs["StepSpec"]
+    step["properties"]["uses"]["enum"] = registry.names()
+    step["allOf"] = branches
+    schema["title"] = "bot-runner bot file"
+    return {"$schema": SCHEMA_URL, **schema}
+
+
+def _def_name(block: str, inner: str | None = None) -> str:
+    base = "block:" + block
+    return f"{base}:{inner}" if inner else base
+
+
+def render(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def expected_files(registry: Registry) -> dict[str, str]:
+    """Relative path -> content of every schema file."""
+    files = {"bot.schema.json": render(bot_schema(registry))}
+    for name in registry.names():
+        files[f"blocks/{name}.schema.json"] = render(block_schema(name, registry.load(name)))
+    return files
+
+
+def write(directory: Path, registry: Registry) -> list[Path]:
+    """Write every schema file under ``directory``; returns the paths written."""
+    written = []
+    for rel, content in expected_files(registry).items():
+        target = directory / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_text() != content:
+            target.write_text(content)
+        written.append(target)
+    return written
+
+
+def stale(directory: Path, registry: Registry) -> list[str]:
+    """Schema files that are missing, outdated, or no longer generated."""
+    expected = expected_files(registry)
+    problems = [rel for rel, content in expected.items()
+                if not (directory / rel).exists() or (directory / rel).read_text() != content]
+    present = {str(p.relative_to(directory)) for p in directory.rglob("*.schema.json")} if directory.exists() else set()
+    problems += sorted(present - set(expected))
+    return problems

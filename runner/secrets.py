@@ -1,0 +1,68 @@
+"""Secret references (``${env:NAME}``, ``${keystore:NAME}``) and detection of literal secrets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from runner.errors import Path
+
+REFERENCE = re.compile(r"^\$\{(env|keystore):([A-Za-z_][A-Za-z0-9_.\-]*)\}$")
+_SECRET_KEY_NAME = re.compile(
+    r"(private_?key|secret|api_?key|passphrase|password|mnemonic|seed_?phrase|(api|auth|access|bot)_?token)$", re.I
+)
+_LOOKS_SECRET = (
+    (re.compile(r"^(0x)?[0-9a-fA-F]{64}$"), "a 32-byte private key"),
+    (re.compile(r"^(0x)?[0-9a-fA-F]{128}$"), "a 64-byte private key"),
+    (re.compile(r"^[1-9A-HJ-NP-Za-km-z]{86,90}$"), "a base58 secret key"),
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a PEM private key"),
+    (re.compile(r"^([a-z]{3,8} ){11}([a-z]{3,8} ){0,12}[a-z]{3,8}$"), "a seed phrase"),
+)
+
+
+def is_reference(value: object) -> bool:
+    """True for ``${env:NAME}`` and ``${keystore:NAME}``."""
+    return isinstance(value, str) and REFERENCE.match(value) is not None
+
+
+def secret_kind(value: object) -> str | None:
+    """What a string looks like if it looks like key material, else None."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    for pattern, kind in _LOOKS_SECRET:
+        if pattern.search(text):
+            return kind
+    return None
+
+
+def is_secret_key_name(key: object) -> bool:
+    return isinstance(key, str) and _SECRET_KEY_NAME.search(key) is not None
+
+
+def literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
+    """Every place in ``data`` holding a literal secret, with what it looks like."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if is_secret_key_name(key) and isinstance(value, str | int) and value != "" and not is_reference(value):
+                yield (*path, key), secret_kind(value) or "a secret"
+            else:
+                yield from literal_secrets(value, (*path, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from literal_secrets(value, (*path, i))
+    else:
+        kind = secret_kind(data)
+        if kind:
+            yield path, kind
+
+
+def redact(data: Any) -> Any:
+    """A copy of ``data`` with anything that looks like key material replaced; references are kept."""
+    if isinstance(data, dict):
+        return {k: ("<redacted>" if is_secret_key_name(k) and not is_reference(v) and v else redact(v))
+                for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact(v) for v in data]
+    return "<redacted>" if secret_kind(data) else data
