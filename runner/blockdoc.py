@@ -55,9 +55,11 @@ def type_of(prop: dict[str, Any], defs: dict[str, Any]) -> str:
     kind = prop.get("type", "any")
     if kind == "array":
         return f"list of {type_of(prop.get('items', {}), defs)}"
-    bounds = [f"{sym} {prop[key]}" for key, sym in
-              (("exclusiveMinimum", ">"), ("minimum", ">="), ("exclusiveMaximum", "<"), ("maximum", "<="))
-              if key in prop]
+    bounds = [
+        f"{sym} {prop[key]}"
+        for key, sym in (("exclusiveMinimum", ">"), ("minimum", ">="), ("exclusiveMaximum", "<"), ("maximum", "<="))
+        if key in prop
+    ]
     return f"{kind} {', '.join(bounds)}".strip() if bounds else str(kind)
 
 

@@ -29,8 +29,11 @@ def check_unique_ids(ctx: CompileContext) -> Iterator[ConfigIssue]:
             continue
         if step.id in first:
             line = ctx.doc.position((*first[step.id].path, "id"))[0]
-            yield ctx.issue((*step.path, "id"), f"duplicate step id '{step.id}' (first at line {line})",
-                            "give every step its own id")
+            yield ctx.issue(
+                (*step.path, "id"),
+                f"duplicate step id '{step.id}' (first at line {line})",
+                "give every step its own id",
+            )
         else:
             first[step.id] = step
 
@@ -38,9 +41,12 @@ def check_unique_ids(ctx: CompileContext) -> Iterator[ConfigIssue]:
 def check_shape(ctx: CompileContext) -> Iterator[ConfigIssue]:
     """The pipeline has a source, a planner and an executor, in a legal order."""
     kinds = [s.kind for s in ctx.steps if s.kind]
-    if len(kinds) == len(ctx.steps):
-        for kind, example in (("source", "source.candles"), ("planner", "planner.ema_cross"),
-                              ("executor", "executor.paper")):
+    if ctx.steps and len(kinds) == len(ctx.steps):
+        for kind, example in (
+            ("source", "source.candles"),
+            ("planner", "planner.ema_cross"),
+            ("executor", "executor.paper"),
+        ):
             if kind not in kinds:
                 yield ctx.issue(("pipeline",), f"the pipeline has no {kind} step", f"add one, e.g. {example}")
     latest: StepInfo | None = None
@@ -48,9 +54,11 @@ def check_shape(ctx: CompileContext) -> Iterator[ConfigIssue]:
         if step.kind is None:
             continue
         if latest is not None and latest.kind and _RANK[step.kind] < _RANK[latest.kind]:
-            yield ctx.issue((*step.path, "uses"),
-                            f"{step.kind} '{step.id}' comes after {latest.kind} '{latest.id}'",
-                            _ORDER_RULE[_RANK[step.kind]])
+            yield ctx.issue(
+                (*step.path, "uses"),
+                f"{step.kind} '{step.id}' comes after {latest.kind} '{latest.id}'",
+                _ORDER_RULE[_RANK[step.kind]],
+            )
         else:
             latest = step
 
@@ -69,8 +77,9 @@ def check_references(ctx: CompileContext) -> Iterator[ConfigIssue]:
             yield from _check_reference(ctx, step, str(value), spec, path)
 
 
-def _check_reference(ctx: CompileContext, step: StepInfo, ref: str, spec: RefSpec,
-                     path: tuple[str | int, ...]) -> Iterator[ConfigIssue]:
+def _check_reference(
+    ctx: CompileContext, step: StepInfo, ref: str, spec: RefSpec, path: tuple[str | int, ...]
+) -> Iterator[ConfigIssue]:
     target_id, _, field_name = ref.partition(".")
     target = ctx.step(target_id)
     earlier = [s.id for s in ctx.steps[: step.index] if s.id]
@@ -79,14 +88,20 @@ def _check_reference(ctx: CompileContext, step: StepInfo, ref: str, spec: RefSpe
         return
     if target is None:
         close = difflib.get_close_matches(target_id, earlier, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'?" if close else (
-            f"earlier steps: {', '.join(earlier)}" if earlier else "no step comes before this one")
+        hint = (
+            f"did you mean '{close[0]}'?"
+            if close
+            else (f"earlier steps: {', '.join(earlier)}" if earlier else "no step comes before this one")
+        )
         yield ctx.issue(path, f"unknown step '{target_id}'", hint)
         return
     if target.index > step.index:
         line = ctx.doc.position(target.path)[0]
-        yield ctx.issue(path, f"'{target_id}' is defined later (line {line}); a step can only read earlier steps",
-                        f"move step '{target_id}' above '{step.id}'")
+        yield ctx.issue(
+            path,
+            f"'{target_id}' is defined later (line {line}); a step can only read earlier steps",
+            f"move step '{target_id}' above '{step.id}'",
+        )
         return
     if target.block is None:
         return  # already reported where that step is defined
@@ -110,8 +125,11 @@ def _check_reference(ctx: CompileContext, step: StepInfo, ref: str, spec: RefSpe
 def check_cadence(ctx: CompileContext) -> Iterator[ConfigIssue]:
     """``every:`` values fit the source timeframes; sets ``ctx.every``."""
     timeframes = [
-        (s, tf) for s in ctx.steps
-        if s.block is not None and s.config is not None and issubclass(s.block, Source)
+        (s, tf)
+        for s in ctx.steps
+        if s.block is not None
+        and s.config is not None
+        and issubclass(s.block, Source)
         and (tf := s.block.timeframe_seconds(s.config)) is not None
     ]
     finest = min((tf for _, tf in timeframes), default=None)
@@ -119,24 +137,35 @@ def check_cadence(ctx: CompileContext) -> Iterator[ConfigIssue]:
     every = parse_duration(header.every) if header and header.every else finest
     if header and header.every and finest is not None and every is not None:
         if every < finest:
-            yield ctx.issue(("every",), f"{header.every} is finer than the finest source timeframe "
-                            f"{format_duration(finest)}; cycles would see no new data",
-                            f"use every: {format_duration(finest)} or a multiple of it")
+            yield ctx.issue(
+                ("every",),
+                f"{header.every} is finer than the finest source timeframe "
+                f"{format_duration(finest)}; cycles would see no new data",
+                f"use every: {format_duration(finest)} or a multiple of it",
+            )
         elif every % finest:
-            yield ctx.issue(("every",), f"{header.every} is not a multiple of the source timeframe "
-                            f"{format_duration(finest)}", "cycles run at candle closes")
-    if header and every is None and not any(s.uses is None for s in ctx.steps) and ctx.steps:
+            yield ctx.issue(
+                ("every",),
+                f"{header.every} is not a multiple of the source timeframe {format_duration(finest)}",
+                "cycles run at candle closes",
+            )
+    if header and every is None and ctx.steps and not any(s.kind == "source" or s.uses is None for s in ctx.steps):
         yield ctx.issue((), "no cadence: set every:, or use a source with a timeframe", "e.g. every: 15m")
     ctx.every = every
     for step in ctx.steps:
         if step.every is None:
             continue
         if step.kind in ("validator", "executor"):
-            yield ctx.issue((*step.path, "every"), f"a {step.kind} runs in every cycle; remove every:",
-                            "only sources, indicators and planners may run less often")
+            yield ctx.issue(
+                (*step.path, "every"),
+                f"a {step.kind} runs in every cycle; remove every:",
+                "only sources, indicators and planners may run less often",
+            )
         elif every is not None and (step.every < every or step.every % every):
-            yield ctx.issue((*step.path, "every"), f"{format_duration(step.every)} is not a multiple of the "
-                            f"bot's cadence {format_duration(every)}")
+            yield ctx.issue(
+                (*step.path, "every"),
+                f"{format_duration(step.every)} is not a multiple of the bot's cadence {format_duration(every)}",
+            )
 
 
 def check_symbols(ctx: CompileContext) -> Iterator[ConfigIssue]:
@@ -159,17 +188,28 @@ def check_live(ctx: CompileContext) -> Iterator[ConfigIssue]:
     live = [s for s in executors if s.block is not None and s.block.live]
     if executors and not live:
         names = ", ".join(sorted({str(s.uses) for s in executors}))
-        yield ctx.issue(("mode",), f"live, but no executor here can send real orders ({names} only simulates)",
-                        "use a venue executor, or mode: paper")
+        yield ctx.issue(
+            ("mode",),
+            f"live, but no executor here can send real orders ({names} only simulates)",
+            "use a venue executor, or mode: paper",
+        )
     for step in live:
         if step.config is None:
             continue
         for name, info in type(step.config).model_fields.items():
             if any(isinstance(m, SecretSpec) for m in info.metadata) and not getattr(step.config, name):
-                yield ctx.issue((*step.path, "with"), f"mode: live needs credentials: '{name}' is not set",
-                                f"add {name}: ${{env:NAME}} or ${{keystore:NAME}}")
+                yield ctx.issue(
+                    (*step.path, "with"),
+                    f"mode: live needs credentials: '{name}' is not set",
+                    f"add {name}: ${{env:NAME}} or ${{keystore:NAME}}",
+                )
 
 
 CHECKS: tuple[Check, ...] = (
-    check_unique_ids, check_shape, check_references, check_cadence, check_symbols, check_live,
+    check_unique_ids,
+    check_shape,
+    check_references,
+    check_cadence,
+    check_symbols,
+    check_live,
 )

@@ -13,7 +13,8 @@ from runner import __version__
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="runner", description="Run trading bots described as YAML pipelines of blocks.")
+        prog="runner", description="Run trading bots described as YAML pipelines of blocks."
+    )
     parser.add_argument("--version", action="version", version=f"bot-runner {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

@@ -3,8 +3,8 @@ as a whole (phase 2), and produce the snapshot and its ``config_id``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -20,7 +20,6 @@ from runner.secrets import is_reference, literal_secrets, secret_kind
 from runner.snapshot import config_id
 from runner.spec import USES_PATTERN, BotHeader, StepSpec
 from runner.yaml_source import Document, load_yaml
-
 
 USES = re.compile(USES_PATTERN)
 
@@ -93,14 +92,26 @@ def compile_text(text: str, file: str = "<bot>", registry: Registry | None = Non
     registry = registry or Registry.discover()
     doc = load_yaml(text, file)
     if not isinstance(doc.data, dict):
-        raise ConfigError([doc.issue((), "a bot file is a mapping with bot, version, symbols and pipeline",
-                                     "see bots/noop.yaml for the smallest bot")])
+        raise ConfigError(
+            [
+                doc.issue(
+                    (),
+                    "a bot file is a mapping with bot, version, symbols and pipeline",
+                    "see bots/noop.yaml for the smallest bot",
+                )
+            ]
+        )
     issues: list[ConfigIssue] = []
     hidden: set[Path] = set()
     for path, kind in literal_secrets(doc.data):
         hidden.add(path)
-        issues.append(doc.issue(path, f"literal secret in the bot file: this looks like {kind} (value hidden)",
-                                "reference it instead, e.g. ${env:HL_PRIVATE_KEY} or ${keystore:hl-main}"))
+        issues.append(
+            doc.issue(
+                path,
+                f"literal secret in the bot file: this looks like {kind} (value hidden)",
+                "reference it instead, e.g. ${env:HL_PRIVATE_KEY} or ${keystore:hl-main}",
+            )
+        )
 
     header = _validate(BotHeader, doc.data, (), doc, hidden, issues)
     raw_steps = doc.data.get("pipeline")
@@ -119,8 +130,9 @@ def compile_text(text: str, file: str = "<bot>", registry: Registry | None = Non
     return _finish(file, header, steps, ctx.every)
 
 
-def _validate(model: type[BaseModel], data: Any, prefix: Path, doc: Document, hidden: set[Path],
-              issues: list[ConfigIssue]) -> Any:
+def _validate(
+    model: type[BaseModel], data: Any, prefix: Path, doc: Document, hidden: set[Path], issues: list[ConfigIssue]
+) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -128,8 +140,9 @@ def _validate(model: type[BaseModel], data: Any, prefix: Path, doc: Document, hi
         return None
 
 
-def _translate(exc: ValidationError, model: type[BaseModel], prefix: Path, doc: Document,
-               hidden: set[Path]) -> Iterable[ConfigIssue]:
+def _translate(
+    exc: ValidationError, model: type[BaseModel], prefix: Path, doc: Document, hidden: set[Path]
+) -> Iterable[ConfigIssue]:
     for error in exc.errors(include_url=False):
         # pydantic adds tags such as 'function-after[...]' to locs inside annotated unions; YAML has none.
         loc = tuple(p for p in error["loc"] if isinstance(p, int) or "[" not in p)
@@ -140,8 +153,9 @@ def _translate(exc: ValidationError, model: type[BaseModel], prefix: Path, doc: 
         yield doc.issue(path, message, hint, at_key=error["type"] == "extra_forbidden")
 
 
-def _compile_step(index: int, raw: Any, doc: Document, registry: Registry, hidden: set[Path],
-                  issues: list[ConfigIssue]) -> StepInfo:
+def _compile_step(
+    index: int, raw: Any, doc: Document, registry: Registry, hidden: set[Path], issues: list[ConfigIssue]
+) -> StepInfo:
     path: Path = ("pipeline", index)
     raw_id = raw.get("id") if isinstance(raw, dict) else None
     info = StepInfo(index, raw_id if isinstance(raw_id, str) else None, None)
@@ -188,8 +202,9 @@ def _secret_fields(config: BlockConfig, prefix: Path, hidden: set[Path], doc: Do
             continue
         if not is_reference(value):
             hidden.add(path)
-            yield doc.issue(path, "a credential must be a reference (value hidden)",
-                            "write ${env:NAME} or ${keystore:NAME}")
+            yield doc.issue(
+                path, "a credential must be a reference (value hidden)", "write ${env:NAME} or ${keystore:NAME}"
+            )
 
 
 def _finish(file: str, header: BotHeader, steps: list[StepInfo], every: int) -> CompiledBot:

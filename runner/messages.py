@@ -13,6 +13,19 @@ from pydantic_core import ErrorDetails
 from runner.block import REF_PATTERN
 
 _MAX_ECHO = 60
+_PLAIN = {
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "dict_type": "must be a mapping",
+    "list_type": "must be a list",
+    "string_type": "must be text",
+}
 
 
 def echo(value: Any) -> str:
@@ -57,14 +70,23 @@ def describe(error: ErrorDetails, model: type[BaseModel] | None, show_input: boo
         close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
         return f"must be one of {ctx.get('expected', '')}{got}", f"did you mean '{close[0]}'?" if close else ""
     if kind == "string_type" and loc and loc[-1] == "version":
-        return f"must be a semantic version such as 1.2.0{got}", "write MAJOR.MINOR.PATCH, in quotes if YAML reads a number"
+        return (
+            f"must be a semantic version such as 1.2.0{got}",
+            "write MAJOR.MINOR.PATCH, in quotes if YAML reads a number",
+        )
     if kind == "string_type" and isinstance(value, int | float | bool):
         return f"must be text{got}", "put it in quotes"
+    if kind in {"too_short", "too_long"} and "min_length" in ctx and ctx.get("min_length") == 1:
+        return "must not be empty", ""
     if kind in {"too_short", "too_long"} and isinstance(value, list | dict | str):
         return error["msg"].replace("List should", "must").replace("String should", "must"), ""
     if kind == "value_error":
         message = str(ctx.get("error", error["msg"]))
         return message, ""
+    if kind in _PLAIN:
+        return _PLAIN[kind] + got, ""
+    if kind == "too_short" and ctx.get("min_length") == 1:
+        return "must not be empty", ""
     if kind.endswith("_type") or kind.endswith("_parsing"):
         return error["msg"].replace("Input should be", "must be") + got, ""
     message = error["msg"].replace("Input should be", "must be").replace("Value error, ", "")

@@ -75,7 +75,9 @@ class Registry:
             known = entries.get(name)
             if known is not None:
                 if (known.dist, known.target) != (dist, target):
-                    problems.append(f"block '{name}' is registered by both {known.dist} and {dist}; using {known.dist}'s")
+                    problems.append(
+                        f"block '{name}' is registered by both {known.dist} and {dist}; using {known.dist}'s"
+                    )
                 continue
             entries[name] = BlockEntry(name, target, dist, version)
         return cls(dict(sorted(entries.items())), problems)
@@ -100,4 +102,3 @@ class Registry:
         if not close:  # right name, wrong kind (indicator.dca), or a typo in the kind
             close = [n for n in self.names() if n.split(".", 1)[1] == tail]
         return close or difflib.get_close_matches(name, self.names(), n=2, cutoff=0.6)
-

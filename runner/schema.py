@@ -33,10 +33,12 @@ def bot_schema(registry: Registry) -> dict[str, Any]:
             defs[_def_name(name, inner)] = body
         sub["description"] = (block.__doc__ or "").strip()
         defs[_def_name(name)] = sub
-        branches.append({
-            "if": {"properties": {"uses": {"const": name}}, "required": ["uses"]},
-            "then": {"properties": {"with": {"$ref": f"#/$defs/{_def_name(name)}"}}},
-        })
+        branches.append(
+            {
+                "if": {"properties": {"uses": {"const": name}}, "required": ["uses"]},
+                "then": {"properties": {"with": {"$ref": f"#/$defs/{_def_name(name)}"}}},
+            }
+        )
     step = defs["StepSpec"]
     step["properties"]["uses"]["enum"] = registry.names()
     step["allOf"] = branches
@@ -76,8 +78,11 @@ def write(directory: Path, registry: Registry) -> list[Path]:
 def stale(directory: Path, registry: Registry) -> list[str]:
     """Schema files that are missing, outdated, or no longer generated."""
     expected = expected_files(registry)
-    problems = [rel for rel, content in expected.items()
-                if not (directory / rel).exists() or (directory / rel).read_text() != content]
+    problems = [
+        rel
+        for rel, content in expected.items()
+        if not (directory / rel).exists() or (directory / rel).read_text() != content
+    ]
     present = {str(p.relative_to(directory)) for p in directory.rglob("*.schema.json")} if directory.exists() else set()
     problems += sorted(present - set(expected))
     return problems

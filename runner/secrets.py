@@ -61,8 +61,10 @@ def literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
 def redact(data: Any) -> Any:
     """A copy of ``data`` with anything that looks like key material replaced; references are kept."""
     if isinstance(data, dict):
-        return {k: ("<redacted>" if is_secret_key_name(k) and not is_reference(v) and v else redact(v))
-                for k, v in data.items()}
+        return {
+            k: ("<redacted>" if is_secret_key_name(k) and not is_reference(v) and v else redact(v))
+            for k, v in data.items()
+        }
     if isinstance(data, list):
         return [redact(v) for v in data]
     return "<redacted>" if secret_kind(data) else data

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-
 import re
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -97,4 +96,4 @@ class BotSpec(_Strict):
 class BotHeader(BotSpec):
     """BotSpec with the pipeline left raw, so that each step is checked on its own."""
 
-    pipeline: list[Any] = Field(min_length=1)  # type: ignore[assignment]
+    pipeline: list[Any] = Field(min_length=1)

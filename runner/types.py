@@ -25,6 +25,7 @@ class Size(BaseModel):
     def _exactly_one(self) -> Self:
         given = [n for n in ("fraction", "notional", "quantity") if getattr(self, n) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of fraction, notional or quantity"
-                             + (f" (got {', '.join(given)})" if given else ""))
+            raise ValueError(
+                "give exactly one of fraction, notional or quantity" + (f" (got {', '.join(given)})" if given else "")
+            )
         return self

@@ -20,7 +20,11 @@ _YAML_HINTS = {
         "unexpected ':'",
         "a value that contains ': ' must be quoted, or the indentation is off",
     ),
-    "expected a single document in the stream": (
+    "mapping values are not allowed in this context": (
+        "unexpected ':'",
+        "a value that contains ': ' must be quoted, or the indentation is off",
+    ),
+    "but found another document": (
         "more than one YAML document",
         "a bot file holds exactly one bot; remove the '---' separator",
     ),
@@ -90,12 +94,19 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
 
 
 def _build(node: yaml.Node, path: Path, loader: Any, doc: Document, issues: list[ConfigIssue]) -> Any:
-    doc.values.setdefault(path, _pos(node))
+    doc.values[path] = _pos(node)
     if isinstance(node, yaml.MappingNode):
+        explicit = {id(k) for k, _ in node.value}
         loader.flatten_mapping(node)
         out: dict[str, Any] = {}
+        # Keys brought in by `<<: *anchor` come first; keys written here override them (YAML merge).
+        for key_node, value_node in node.value:
+            if id(key_node) not in explicit and isinstance(key_node, yaml.ScalarNode):
+                out[key_node.value] = _build(value_node, (*path, key_node.value), loader, doc, issues)
         seen: dict[str, tuple[int, int]] = {}
         for key_node, value_node in node.value:
+            if id(key_node) not in explicit:
+                continue
             if not isinstance(key_node, yaml.ScalarNode):
                 line, col = _pos(key_node)
                 issues.append(ConfigIssue(doc.file, line, col, format_path(path), "a key must be a plain name"))
@@ -107,7 +118,10 @@ def _build(node: yaml.Node, path: Path, loader: Any, doc: Document, issues: list
                 first = seen[key]
                 issues.append(
                     ConfigIssue(
-                        doc.file, line, col, format_path((*path, key)),
+                        doc.file,
+                        line,
+                        col,
+                        format_path((*path, key)),
                         f"duplicate key '{key}' (first at line {first[0]})",
                         "remove one of them; YAML would silently keep only the last",
                     )

@@ -12,8 +12,9 @@ class Paper(Executor):
 
     class Config(BlockConfig):
         fee_bps: float = Field(2.0, ge=0, le=1000, description="Taker fee per side, in basis points")
-        maker_fee_bps: float | None = Field(None, ge=-100, le=1000,
-                                            description="Maker fee for resting limit orders; fee_bps when omitted")
+        maker_fee_bps: float | None = Field(
+            None, ge=-100, le=1000, description="Maker fee for resting limit orders; fee_bps when omitted"
+        )
         slippage_bps: float = Field(1.0, ge=0, le=1000, description="Adverse slippage on market orders, in bps")
 
     example = {"fee_bps": 2, "slippage_bps": 1}

@@ -25,8 +25,9 @@ class Dca(Planner):
         interval: Duration = Field("4h", description="Time between buys")
         symbol: Symbol | None = Field(None, description="Symbol to buy; the bot's first symbol when omitted")
         slippage_bps: int = Field(50, ge=0, le=1000, description="Worst price accepted, in bps from the last price")
-        dip_below: Ref | None = Field(None, description="Buy dip_multiplier times the amount while the price is "
-                                                        "below this series, e.g. ema_slow")
+        dip_below: Ref | None = Field(
+            None, description="Buy dip_multiplier times the amount while the price is below this series, e.g. ema_slow"
+        )
         dip_multiplier: float = Field(2.0, ge=1, le=100, description="Multiplier for buys below dip_below")
 
     example = {"amount": 50, "interval": "4h", "slippage_bps": 50}
@@ -36,9 +37,14 @@ class Dca(Planner):
         config = step.config
         assert isinstance(config, cls.Config)
         if config.symbol and ctx.header is not None and config.symbol not in ctx.header.symbols:
-            yield ctx.issue((*step.path, "with", "symbol"), f"'{config.symbol}' is not one of the bot's symbols",
-                            f"use one of {', '.join(ctx.header.symbols)}")
+            yield ctx.issue(
+                (*step.path, "with", "symbol"),
+                f"'{config.symbol}' is not one of the bot's symbols",
+                f"use one of {', '.join(ctx.header.symbols)}",
+            )
         if ctx.every and parse_duration(config.interval) < ctx.every:
-            yield ctx.issue((*step.path, "with", "interval"),
-                            f"{config.interval} is shorter than the cycle ({format_duration(ctx.every)})",
-                            "a planner acts at most once per cycle")
+            yield ctx.issue(
+                (*step.path, "with", "interval"),
+                f"{config.interval} is shorter than the cycle ({format_duration(ctx.every)})",
+                "a planner acts at most once per cycle",
+            )

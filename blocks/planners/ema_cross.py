@@ -35,8 +35,10 @@ class EmaCross(Planner):
             yield ctx.issue((*where, "slow"), "fast and slow read the same series; they can never cross")
             return
         fast, slow = ctx.step(config.fast.split(".")[0]), ctx.step(config.slow.split(".")[0])
-        periods = [getattr(s.config, "period", None) if s and s.uses == "indicator.ema" else None
-                   for s in (fast, slow)]
+        periods = [getattr(s.config, "period", None) if s and s.uses == "indicator.ema" else None for s in (fast, slow)]
         if periods[0] is not None and periods[1] is not None and periods[0] >= periods[1]:
-            yield ctx.issue((*where, "fast"), f"the fast EMA ({periods[0]}) is not shorter than the slow one "
-                            f"({periods[1]})", "swap fast and slow")
+            yield ctx.issue(
+                (*where, "fast"),
+                f"the fast EMA ({periods[0]}) is not shorter than the slow one ({periods[1]})",
+                "swap fast and slow",
+            )

@@ -35,8 +35,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         for issue in issues:
             print(issue)
-    summary = (f"{len(issues)} problem{'s' * (len(issues) != 1)} in {failed} of {len(files)} "
-               f"file{'s' * (len(files) != 1)}") if issues else f"ok: {len(files)} bot file{'s' * (len(files) != 1)}"
+    summary = (
+        (f"{len(issues)} problem{'s' * (len(issues) != 1)} in {failed} of {len(files)} file{'s' * (len(files) != 1)}")
+        if issues
+        else f"ok: {len(files)} bot file{'s' * (len(files) != 1)}"
+    )
     print(summary, file=sys.stderr)
     return 1 if issues else 0
 

@@ -1,0 +1,41 @@
+"""Shared test helpers: compile bot text and read back its issues."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from runner.compile import CompiledBot, compile_text
+from runner.errors import ConfigError, ConfigIssue
+from runner.registry import Registry
+
+ROOT = Path(__file__).resolve().parent.parent
+BOTS = ROOT / "bots"
+DATA = Path(os.environ.get("RUNNER_DATA_DIR", ROOT.parent / "shared" / "data"))
+
+_REGISTRY = Registry.discover()
+
+
+def compile_yaml(text: str, file: str = "bot.yaml") -> CompiledBot:
+    """Compile dedented YAML text with the installed blocks."""
+    return compile_text(textwrap.dedent(text), file, _REGISTRY)
+
+
+def issues_of(text: str, file: str = "bot.yaml") -> list[ConfigIssue]:
+    """Every issue compiling the text reports (fails the test if it compiles)."""
+    try:
+        compile_yaml(text, file)
+    except ConfigError as exc:
+        return exc.issues
+    pytest.fail("expected the bot file to be rejected, but it compiled")
+
+
+def data_path(*parts: str) -> Path:
+    """A file under shared/data, or skip the test with the reason."""
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path} (set RUNNER_DATA_DIR)")
+    return path
