@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	@$(BIN)/python examples/demo.py
+	@bash examples/demo.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

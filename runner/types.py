@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+    model_validator,
+)
 
 from runner.spec import SYMBOL_PATTERN
 
@@ -29,3 +37,7 @@ class Size(BaseModel):
                 "give exactly one of fraction, notional or quantity" + (f" (got {', '.join(given)})" if given else "")
             )
         return self
+
+    @model_serializer(mode="wrap")
+    def _only_the_one_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
