@@ -42,7 +42,9 @@ def main() -> None:
     for name, cmd in cases.items():
         samples = sorted(timed(cmd, args.runs))
         p90 = samples[int(0.9 * (len(samples) - 1))]
-        print(f"{name:<40} {min(samples) * 1000:>6.0f}ms {statistics.median(samples) * 1000:>6.0f}ms {p90 * 1000:>6.0f}ms")
+        print(
+            f"{name:<40} {min(samples) * 1000:>6.0f}ms {statistics.median(samples) * 1000:>6.0f}ms {p90 * 1000:>6.0f}ms"
+        )
 
 
 if __name__ == "__main__":

@@ -6,11 +6,12 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from importlib import import_module
-from importlib.metadata import entry_points
+from importlib.metadata import distributions
 
 from runner.block import KIND_CLASSES, KINDS, Block
 
 GROUP = "runner.blocks"
+BUILTIN_DIST = "bot-runner"
 NAME_PATTERN = re.compile(r"^(source|indicator|planner|validator|executor)\.[a-z][a-z0-9_]*$")
 
 
@@ -44,8 +45,8 @@ class BlockEntry:
         base = KIND_CLASSES.get(self.kind)
         if not (isinstance(obj, type) and base is not None and issubclass(obj, base)):
             raise BlockLoadError(
-                f"block '{self.name}' from {self.dist} is not a {base.__name__ if base else 'block'} "
-                f"subclass ({self.target})"
+                f"block '{self.name}' from {self.dist} is not a subclass of "
+                f"{base.__name__ if base else 'Block'} ({self.target})"
             )
         return obj
 
@@ -60,26 +61,31 @@ class Registry:
 
     @classmethod
     def discover(cls, group: str = GROUP) -> Registry:
-        """Read the entry points of every installed distribution (imports no block)."""
+        """Read the entry points of every installed distribution (imports no block).
+
+        A package with broken metadata is reported in ``problems`` and skipped; on a name clash
+        the built-in block wins, then the package found first on sys.path.
+        """
         entries: dict[str, BlockEntry] = {}
         problems: list[str] = []
-        for ep in entry_points(group=group):
-            name, target = ep.name, ep.value
-            dist = re.sub(r"[-_.]+", "-", ep.dist.name).lower() if ep.dist else "?"
-            version = ep.dist.version if ep.dist else "?"
-            if not NAME_PATTERN.match(name):
-                problems.append(
-                    f"{dist}: block name '{name}' is not '<kind>.<snake_name>' with kind one of {', '.join(KINDS)}"
-                )
+        seen: set[str] = set()
+        for distribution in distributions():
+            try:
+                points = [ep for ep in distribution.entry_points if ep.group == group]
+            except Exception as exc:
+                where = getattr(distribution, "_path", "a package")
+                problems.append(f"{where}: unreadable entry points, skipped ({type(exc).__name__}: {exc})")
                 continue
-            known = entries.get(name)
-            if known is not None:
-                if (known.dist, known.target) != (dist, target):
-                    problems.append(
-                        f"block '{name}' is registered by both {known.dist} and {dist}; using {known.dist}'s"
-                    )
+            if not points:
                 continue
-            entries[name] = BlockEntry(name, target, dist, version)
+            dist = _normalise(distribution.metadata["Name"] or "") or "?"
+            if dist in seen:
+                continue  # shadowed by an earlier copy on sys.path, as importlib.metadata does
+            seen.add(dist)
+            for ep in points:
+                problem = _add(entries, BlockEntry(ep.name, ep.value, dist, distribution.version or "?"))
+                if problem:
+                    problems.append(problem)
         return cls(dict(sorted(entries.items())), problems)
 
     def names(self) -> list[str]:
@@ -95,10 +101,32 @@ class Registry:
         return self._loaded[name]
 
     def suggest(self, name: str) -> list[str]:
-        """Known names close to ``name``, best first."""
+        """Known names close to ``name``, best first: a typo in the name or the kind, or the wrong kind."""
         kind, _, tail = name.partition(".")
+        if kind not in KINDS:
+            kind = next(iter(difflib.get_close_matches(kind, KINDS, n=1, cutoff=0.6)), kind)
         same_kind = {n.split(".", 1)[1]: n for n in self.names() if n.startswith(kind + ".")}
         close = [same_kind[t] for t in difflib.get_close_matches(tail, list(same_kind), n=2, cutoff=0.6)]
-        if not close:  # right name, wrong kind (indicator.dca), or a typo in the kind
-            close = [n for n in self.names() if n.split(".", 1)[1] == tail]
-        return close or difflib.get_close_matches(name, self.names(), n=2, cutoff=0.6)
+        return close or [n for n in self.names() if n.split(".", 1)[1] == tail]
+
+
+def _normalise(dist: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
+def _add(entries: dict[str, BlockEntry], entry: BlockEntry) -> str | None:
+    """Add one entry point; returns a problem to report, if any."""
+    if not NAME_PATTERN.match(entry.name):
+        return (
+            f"{entry.dist}: block name '{entry.name}' is not '<kind>.<snake_name>' with kind one of {', '.join(KINDS)}"
+        )
+    known = entries.get(entry.name)
+    if known is None:
+        entries[entry.name] = entry
+        return None
+    if (known.dist, known.target) == (entry.dist, entry.target):
+        return None
+    if entry.dist == BUILTIN_DIST:
+        entries[entry.name] = entry
+        known, entry = entry, known
+    return f"block '{entry.name}' is registered by both {known.dist} and {entry.dist}; using {known.dist}'s"

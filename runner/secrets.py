@@ -27,7 +27,9 @@ def is_reference(value: object) -> bool:
 
 
 def secret_kind(value: object) -> str | None:
-    """What a string looks like if it looks like key material, else None."""
+    """What a value looks like if it looks like key material, else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return "a private key (YAML read it as a number)"
     if not isinstance(value, str):
         return None
     text = value.strip()
@@ -53,7 +55,7 @@ def literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
         for i, value in enumerate(data):
             yield from literal_secrets(value, (*path, i))
     else:
-        kind = secret_kind(data)
+        kind = secret_kind(data)  # strings and numbers alike
         if kind:
             yield path, kind
 
