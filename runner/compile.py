@@ -148,8 +148,8 @@ def _translate(
         loc = tuple(p for p in error["loc"] if isinstance(p, int) or "[" not in p)
         error["loc"] = loc
         path = (*prefix, *loc)
-        if path in hidden:
-            continue  # already reported as a literal secret; any other advice would be about the secret
+        if path in hidden and error["type"] != "extra_forbidden":
+            continue  # already reported as a literal secret; advice about its value would be about the secret
         show = secret_kind(error.get("input")) is None
         message, hint = describe(error, model, show_input=show)
         yield doc.issue(path, message, hint, at_key=error["type"] == "extra_forbidden")
