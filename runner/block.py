@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -12,7 +12,9 @@ from runner.durations import parse_duration
 
 if TYPE_CHECKING:
     from runner.compile import CompileContext, StepInfo
+    from runner.cycle import BuildContext, Cycle, Feed
     from runner.errors import ConfigIssue
+    from runner.types import Fill, Intent, Order, Verdict
 
 KINDS = ("source", "indicator", "planner", "validator", "executor")
 
@@ -48,6 +50,16 @@ def _canonical_duration(value: str) -> str:
     from runner.durations import format_duration
 
     return format_duration(parse_duration(value))
+
+
+@dataclass(slots=True)
+class Account:
+    """An executor's account: cash, equity and positions (symbol -> Position), in the quote asset."""
+
+    cash: float
+    equity: float
+    positions: dict[str, Any] = field(default_factory=dict)
+    fees: float = 0.0
 
 
 class BlockConfig(BaseModel):
@@ -88,6 +100,10 @@ class Source(Block):
 
     kind = "source"
 
+    def open(self, ctx: BuildContext) -> Feed:
+        """The feed of this source's bars for the run (files in backtests and replays, a venue live)."""
+        raise NotImplementedError
+
     @classmethod
     def timeframe_seconds(cls, config: BlockConfig) -> int | None:
         """How often this source produces a new bar, if it is bar-based."""
@@ -101,11 +117,23 @@ class Indicator(Block):
     kind = "indicator"
     outputs = {"value": "number"}
 
+    def start(self, symbol: str) -> Callable[..., Any]:
+        """A fresh O(1) update function for one symbol: takes the values of the Ref fields in order and
+        returns the output (a tuple in ``outputs`` order when there are several), None while warming up."""
+        raise NotImplementedError
+
 
 class Planner(Block):
     """Proposes intents (what it wants to trade) with a decision record."""
 
     kind = "planner"
+
+    def start(self, ctx: BuildContext) -> None:
+        """Resolve references to value slots once, before the first cycle."""
+
+    def plan(self, cycle: Cycle) -> list[Intent]:
+        """The intents for this cycle; pure: reads only the cycle."""
+        raise NotImplementedError
 
 
 class Validator(Block):
@@ -113,11 +141,42 @@ class Validator(Block):
 
     kind = "validator"
 
+    def start(self, ctx: BuildContext) -> None:
+        """Prepare before the first cycle."""
+
+    def verdict(self, intent: Intent, cycle: Cycle) -> Verdict:
+        """Approve, resize or reject one intent; pure."""
+        raise NotImplementedError
+
 
 class Executor(Block):
     """Turns approved intents into orders and reports fills and account state."""
 
     kind = "executor"
+
+    def start(self, ctx: BuildContext) -> None:
+        """Open the account before the first cycle."""
+        raise NotImplementedError
+
+    def on_bar(self, symbol: str, lane: list[Any], cycle: Cycle) -> list[Fill]:
+        """Settle a new bar of ``symbol`` (its values are in ``lane``): fill pending orders, mark to market."""
+        raise NotImplementedError
+
+    def equity(self) -> float:
+        """Equity marked at the latest closes; called once per cycle, so keep it cheap."""
+        raise NotImplementedError
+
+    def submit(self, order: Order, cycle: Cycle) -> None:
+        """Accept an approved order; it fills no earlier than the next bar. Idempotent by client id."""
+        raise NotImplementedError
+
+    def cancel_all(self, cycle: Cycle) -> list[Order]:
+        """Cancel every open order; returns them."""
+        raise NotImplementedError
+
+    def account(self) -> Account:
+        """Cash, equity and positions now."""
+        raise NotImplementedError
 
 
 KIND_CLASSES: dict[str, type[Block]] = {

@@ -155,11 +155,11 @@ def check_cadence(ctx: CompileContext) -> Iterator[ConfigIssue]:
     for step in ctx.steps:
         if step.every is None:
             continue
-        if step.kind in ("validator", "executor"):
+        if step.kind != "planner" and step.kind is not None:
             yield ctx.issue(
                 (*step.path, "every"),
                 f"a {step.kind} runs in every cycle; remove every:",
-                "only sources, indicators and planners may run less often",
+                "only planners may run less often; indicators see every bar",
             )
         elif every is not None and (step.every < every or step.every % every):
             yield ctx.issue(

@@ -29,6 +29,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="schemas", help="directory to write to (default: schemas)")
     p.add_argument("--check", action="store_true", help="only check the files are current; exit 1 if stale")
 
+    p = sub.add_parser("backtest", help="replay history through a bot and summarise the run")
+    p.add_argument("bot", metavar="BOT", help="a bot file")
+    p.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="candles to replay (CSV, gzip or plain); SYMBOL=FILE for each symbol of a multi-symbol bot",
+    )
+    p.add_argument("--from", dest="start", metavar="TIME", help="first cycle that trades (UTC), e.g. 2025-05-10")
+    p.add_argument("--to", dest="end", metavar="TIME", help="last cycle (UTC)")
+    p.add_argument("--fee-bps", type=float, help="override the executor's taker fee")
+    p.add_argument("--slippage-bps", type=float, help="override the executor's slippage")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
+
     p = sub.add_parser("snapshot", help="print the resolved config of a bot file and its config_id")
     p.add_argument("path", metavar="FILE", help="a bot file")
     return parser

@@ -58,3 +58,12 @@ class BlockError(Exception):
     def __init__(self, step_id: str, message: str) -> None:
         self.step_id = step_id
         super().__init__(f"step '{step_id}': {message}")
+
+
+class DataError(Exception):
+    """A market data file that cannot be used: names the file, the line, and what is wrong."""
+
+    def __init__(self, file: str, message: str, line: int | None = None, hint: str = "") -> None:
+        self.file, self.line, self.message, self.hint = file, line, message, hint
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {message}" + (f"; {hint}" if hint else ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -41,3 +42,86 @@ class Size(BaseModel):
     @model_serializer(mode="wrap")
     def _only_the_one_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         return {k: v for k, v in handler(self).items() if v is not None}
+
+
+Side = Literal["buy", "sell"]
+
+
+@dataclass(slots=True)
+class Intent:
+    """What a planner wants, before validation.
+
+    ``kind`` is ``order`` (trade ``size`` in the direction of ``side``), ``target`` (hold a position of
+    ``size``: long for buy, short for sell) or ``close`` (go flat). Sizes resolve at fill time, so that
+    ``fraction: 1`` buys exactly what the cash affords at the fill price.
+    """
+
+    symbol: str
+    kind: Literal["order", "target", "close"]
+    side: Side | None = None
+    size: Size | None = None
+    order_type: Literal["market", "limit"] = "market"
+    price: float | None = None
+    post_only: bool = False
+    reduce_only: bool = False
+    leverage: float = 1.0
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    invalidation: str = ""
+    reason: str = ""
+    confidence: float | None = None
+    step_id: str = ""
+    leg: int = 0
+
+    def to_record(self) -> dict[str, Any]:
+        record = {k: getattr(self, k) for k in self.__slots__}
+        record["size"] = self.size.model_dump() if self.size else None
+        return record
+
+
+@dataclass(slots=True, frozen=True)
+class Verdict:
+    """A validator's answer for one intent."""
+
+    step_id: str
+    action: Literal["approve", "resize", "reject"]
+    reason: str = ""
+    size: Size | None = None
+
+
+@dataclass(slots=True)
+class Order:
+    """An approved intent sent to a venue. ``client_id`` is derived, so a retried cycle reuses it."""
+
+    client_id: str
+    t: int
+    symbol: str
+    intent: Intent
+    status: Literal["pending", "open", "filled", "cancelled", "rejected"] = "pending"
+    reason: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class Fill:
+    """What the venue reports for an order."""
+
+    client_id: str
+    t: int
+    symbol: str
+    side: Side
+    quantity: float
+    price: float
+    fee: float
+    liquidity: Literal["maker", "taker"] = "taker"
+    realized_pnl: float | None = None
+    """Profit of the part of a position this fill closed, net of its entry and exit fees; None if it closed none."""
+
+
+@dataclass(slots=True)
+class Position:
+    """A holding in one symbol: signed quantity (short < 0) and average entry price."""
+
+    symbol: str
+    quantity: float = 0.0
+    avg_price: float = 0.0
+    realized_pnl: float = 0.0

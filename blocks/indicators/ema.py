@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydantic import Field
 
 from runner.block import BlockConfig, Indicator, Ref
 
 
 class Ema(Indicator):
-    """Exponential moving average, alpha = 2/(period+1), seeded with the first value."""
+    """Exponential moving average, alpha = 2/(period+1), seeded with the first value; reported from bar `period` on."""
 
     class Config(BlockConfig):
         of: Ref = Field(description="Series to average, e.g. candles.close")
         period: int = Field(20, gt=0, le=100_000, description="Number of bars; alpha = 2/(period+1)")
 
     example = {"of": "candles.close", "period": 20}
+
+    def start(self, symbol: str) -> Callable[[float], float | None]:
+        config = self.config
+        assert isinstance(config, self.Config)
+        alpha, period = 2.0 / (config.period + 1), config.period
+        value = 0.0
+        seen = 0
+
+        def update(x: float) -> float | None:
+            nonlocal value, seen
+            if seen == 0:
+                value = x
+            else:
+                value += alpha * (x - value)
+            seen += 1
+            return value if seen >= period else None
+
+        return update

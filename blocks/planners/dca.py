@@ -10,10 +10,11 @@ from pydantic import Field
 from runner.block import BlockConfig, Planner, Ref
 from runner.durations import format_duration, parse_duration
 from runner.spec import Duration
-from runner.types import Symbol
+from runner.types import Intent, Size, Symbol
 
 if TYPE_CHECKING:
     from runner.compile import CompileContext, StepInfo
+    from runner.cycle import BuildContext, Cycle
     from runner.errors import ConfigIssue
 
 
@@ -48,3 +49,32 @@ class Dca(Planner):
                 f"{config.interval} is shorter than the cycle ({format_duration(ctx.every)})",
                 "a planner acts at most once per cycle",
             )
+
+    def start(self, ctx: BuildContext) -> None:
+        config = self.config
+        assert isinstance(config, self.Config)
+        self._symbol = config.symbol or ctx.symbols[0]
+        self._interval_ms = parse_duration(config.interval) * 1000
+        self._close = ctx.price_slots()[3]
+        self._dip = ctx.slot(config.dip_below) if config.dip_below else None
+        self._last_buy: int | None = None
+
+    def plan(self, cycle: Cycle) -> list[Intent]:
+        config = self.config
+        assert isinstance(config, self.Config)
+        if self._last_buy is not None and cycle.t - self._last_buy < self._interval_ms:
+            return []
+        lane = cycle.lanes[self._symbol]
+        price = lane[self._close]
+        if price is None:
+            return []
+        self._last_buy = cycle.t
+        amount, reason = config.amount, f"every {config.interval}"
+        reference = lane[self._dip] if self._dip is not None else None
+        if reference is not None and price < reference:
+            amount *= config.dip_multiplier
+            reason += f"; price {price:.6g} below {config.dip_below} {reference:.6g}: x{config.dip_multiplier:g}"
+        limit = price * (1 + config.slippage_bps / 10_000)
+        return [
+            Intent(self._symbol, "order", "buy", Size(notional=amount), order_type="limit", price=limit, reason=reason)
+        ]

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from runner.block import BlockConfig, Planner, Ref
-from runner.types import Size
+from runner.types import Intent, Size
 
 if TYPE_CHECKING:
     from runner.compile import CompileContext, StepInfo
+    from runner.cycle import BuildContext, Cycle
     from runner.errors import ConfigIssue
 
 
@@ -42,3 +43,33 @@ class EmaCross(Planner):
                 f"the fast EMA ({periods[0]}) is not shorter than the slow one ({periods[1]})",
                 "swap fast and slow",
             )
+
+    def start(self, ctx: BuildContext) -> None:
+        config = self.config
+        assert isinstance(config, self.Config)
+        self._fast, self._slow = ctx.slot(config.fast), ctx.slot(config.slow)
+        self._above: dict[str, bool] = {}
+
+    def plan(self, cycle: Cycle) -> list[Intent]:
+        intents = []
+        for symbol, lane in cycle.lanes.items():
+            fast, slow = lane[self._fast], lane[self._slow]
+            if fast is None or slow is None:
+                continue
+            above = fast > slow
+            before = self._above.get(symbol)
+            self._above[symbol] = above
+            if before is None or before == above:
+                continue
+            intents.append(self._on_cross(symbol, above, fast, slow))
+        return intents
+
+    def _on_cross(self, symbol: str, up: bool, fast: float, slow: float) -> Intent:
+        config = self.config
+        assert isinstance(config, self.Config)
+        reason = f"{config.fast} {fast:.6g} crossed {'above' if up else 'below'} {config.slow} {slow:.6g}"
+        if up:
+            return Intent(symbol, "target", "buy", config.size, reason=reason)
+        if config.allow_short:
+            return Intent(symbol, "target", "sell", config.size, reason=reason)
+        return Intent(symbol, "close", reason=reason)

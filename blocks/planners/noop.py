@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from runner.block import BlockConfig, Planner
+
+if TYPE_CHECKING:
+    from runner.cycle import Cycle
+    from runner.types import Intent
 
 
 class Noop(Planner):
-    """Proposes nothing, every cycle; records a decision with the note 'noop'."""
+    """Proposes nothing, every cycle."""
 
     class Config(BlockConfig):
         pass
+
+    def plan(self, cycle: Cycle) -> list[Intent]:
+        return []

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from runner.block import BlockConfig, Source
+from runner.durations import parse_duration
+from runner.errors import BlockError
 from runner.types import Symbol, Timeframe
 
 if TYPE_CHECKING:
+    from blocks.sources.candle_files import CandleSeries
     from runner.compile import CompileContext, StepInfo
+    from runner.cycle import BuildContext
     from runner.errors import ConfigIssue
 
 
@@ -53,3 +57,60 @@ class Candles(Source):
                         f"'{symbol}' is not one of the bot's symbols",
                         f"add it to symbols: or use one of {', '.join(ctx.header.symbols)}",
                     )
+
+    def open(self, ctx: BuildContext) -> CandleFeed:
+        from blocks.sources.candle_files import load_candles, resample
+
+        config = self.config
+        assert isinstance(config, self.Config)
+        symbols = config.symbols or ctx.symbols
+        missing = [sym for sym in symbols if sym not in ctx.data]
+        if missing:
+            raise BlockError(
+                self.step_id,
+                f"no candle data for {', '.join(missing)}: live market data comes with the "
+                "venue adapters; pass --data FILE (or --data SYMBOL=FILE for each symbol)",
+            )
+        timeframe = parse_duration(config.timeframe) * 1000
+        series = {sym: resample(load_candles(ctx.data[sym]), timeframe) for sym in symbols}
+        slots = [ctx.slots[(self.step_id, name)] for name in ("open", "high", "low", "close", "volume")]
+        return CandleFeed(series, slots)
+
+
+class CandleFeed:
+    """Replays candle series: one timeline entry per distinct close time; gaps stay gaps."""
+
+    def __init__(self, series: dict[str, CandleSeries], slots: list[int]) -> None:
+        self.series = series
+        self.slots = slots
+        self._symbols = list(series)
+        if len(series) == 1:
+            (only,) = series.values()
+            self.timeline: Sequence[int] = [t + only.timeframe_ms for t in only.time]
+            self._at: list[list[tuple[str, int]]] | None = None
+        else:
+            entries = sorted((t + s.timeframe_ms, sym, i) for sym, s in series.items() for i, t in enumerate(s.time))
+            timeline: list[int] = []
+            at: list[list[tuple[str, int]]] = []
+            for close, sym, i in entries:
+                if not timeline or timeline[-1] != close:
+                    timeline.append(close)
+                    at.append([])
+                at[-1].append((sym, i))
+            self.timeline, self._at = timeline, at
+
+    def emit(self, i: int, lanes: dict[str, list[Any]]) -> Sequence[str]:
+        o, h, lo, c, v = self.slots
+        if self._at is None:
+            sym = self._symbols[0]
+            s = self.series[sym]
+            lane = lanes[sym]
+            lane[o], lane[h], lane[lo], lane[c], lane[v] = s.open[i], s.high[i], s.low[i], s.close[i], s.volume[i]
+            return self._symbols
+        symbols = []
+        for sym, j in self._at[i]:
+            s = self.series[sym]
+            lane = lanes[sym]
+            lane[o], lane[h], lane[lo], lane[c], lane[v] = s.open[j], s.high[j], s.low[j], s.close[j], s.volume[j]
+            symbols.append(sym)
+        return symbols

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from runner.block import BlockConfig, Validator
-from runner.types import Symbol
+from runner.types import Intent, Size, Symbol, Verdict
 
 if TYPE_CHECKING:
     from runner.compile import CompileContext, StepInfo
+    from runner.cycle import BuildContext, Cycle
     from runner.errors import ConfigIssue
 
 
@@ -50,3 +51,60 @@ class Limits(Validator):
                         f"'{symbol}' is not one of the bot's symbols",
                         "it could never be traded",
                     )
+
+    def start(self, ctx: BuildContext) -> None:
+        self._close = ctx.price_slots()[3]
+
+    def verdict(self, intent: Intent, cycle: Cycle) -> Verdict:
+        config = self.config
+        assert isinstance(config, self.Config)
+        approve = Verdict(self.step_id, "approve")
+        if config.allow_symbols is not None and intent.symbol not in config.allow_symbols:
+            return self._reject(f"{intent.symbol} is not in allow_symbols")
+        if intent.symbol in config.deny_symbols:
+            return self._reject(f"{intent.symbol} is in deny_symbols")
+        if intent.kind == "close" or intent.reduce_only:
+            return approve  # unwinding must always be possible
+        if config.max_leverage is not None and intent.leverage > config.max_leverage:
+            return self._reject(f"leverage {intent.leverage:g} is above max_leverage {config.max_leverage:g}")
+        lane = cycle.lanes.get(intent.symbol)
+        price = intent.price or (lane[self._close] if lane is not None else None)
+        if price is None or intent.size is None:
+            return self._reject("no price to size the intent against")
+        held = cycle.positions.get(intent.symbol)
+        held_qty = held.quantity if held is not None else 0.0
+        notional = _notional(intent.size, price, cycle.equity)
+        signed = notional if intent.side == "buy" else -notional
+        after = abs(signed if intent.kind == "target" else held_qty * price + signed)
+        if notional < config.min_notional_usd:
+            return self._reject(f"notional {notional:.2f} is below min_notional_usd {config.min_notional_usd:g}")
+        open_symbols = {s for s, p in cycle.positions.items() if p.quantity}
+        if config.max_open_positions is not None and held_qty == 0 and len(open_symbols) >= config.max_open_positions:
+            return self._reject(
+                f"{len(open_symbols)} positions open, max_open_positions is {config.max_open_positions}"
+            )
+        room = [after]
+        if config.max_position_usd is not None:
+            room.append(config.max_position_usd)
+        if config.max_total_exposure_usd is not None:
+            others = sum(abs(p.quantity) * p.avg_price for s, p in cycle.positions.items() if s != intent.symbol)
+            room.append(config.max_total_exposure_usd - others)
+        allowed = min(room)
+        if allowed >= after - 1e-9:
+            return approve
+        grow = allowed - (0.0 if intent.kind == "target" else abs(held_qty) * price)
+        if grow <= 0 or allowed <= 0:
+            return self._reject(f"position would be {after:.2f}, the limit leaves no room")
+        size = Size(notional=allowed) if intent.kind == "target" else Size(notional=min(notional, grow))
+        return Verdict(self.step_id, "resize", f"position {after:.2f} cut to {allowed:.2f} by the limits", size)
+
+    def _reject(self, reason: str) -> Verdict:
+        return Verdict(self.step_id, "reject", reason)
+
+
+def _notional(size: Size, price: float, equity: float) -> float:
+    if size.notional is not None:
+        return size.notional
+    if size.quantity is not None:
+        return size.quantity * price
+    return (size.fraction or 0.0) * equity

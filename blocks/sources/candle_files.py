@@ -1,0 +1,152 @@
+"""Candle files: read, check and resample ``timestamp,open,high,low,close,volume`` CSVs (gzip or plain).
+
+``timestamp`` is the candle's open time in ms since the epoch, UTC (the ccxt convention). Gaps are kept
+as gaps: no candle is ever invented. Every problem names the file and the line.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import pairwise
+
+from runner.durations import format_duration
+from runner.errors import DataError
+
+COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True)
+class CandleSeries:
+    """Candles of one symbol, as columns; ``time`` holds open times in ms."""
+
+    path: str
+    timeframe_ms: int
+    time: list[int]
+    open: list[float]
+    high: list[float]
+    low: list[float]
+    close: list[float]
+    volume: list[float]
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def between(self, start_ms: int | None, end_ms: int | None) -> CandleSeries:
+        """The candles that open at or after ``start_ms`` and close at or before ``end_ms``."""
+        from bisect import bisect_left, bisect_right
+
+        lo = bisect_left(self.time, start_ms) if start_ms is not None else 0
+        hi = bisect_right(self.time, end_ms - self.timeframe_ms) if end_ms is not None else len(self.time)
+        cut = slice(lo, max(lo, hi))
+        return CandleSeries(
+            self.path,
+            self.timeframe_ms,
+            self.time[cut],
+            self.open[cut],
+            self.high[cut],
+            self.low[cut],
+            self.close[cut],
+            self.volume[cut],
+        )
+
+
+def load_candles(path: str) -> CandleSeries:
+    """Read and check a candle file; raises DataError naming the file and line of the first problem."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types={"timestamp": pa.int64(), **{c: pa.float64() for c in COLUMNS[1:]}}
+            ),
+        )
+    except FileNotFoundError:
+        raise DataError(path, "no such file") from None
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(path, _arrow_message(str(exc)), hint=f"expected columns {','.join(COLUMNS)}") from None
+    missing = [c for c in COLUMNS if c not in table.column_names]
+    if missing:
+        raise DataError(
+            path,
+            f"missing column{'s' * (len(missing) > 1)} {', '.join(missing)} (found {', '.join(table.column_names)})",
+            1,
+            f"the header must be {','.join(COLUMNS)}",
+        )
+    if table.num_rows == 0:
+        raise DataError(path, "no candles in the file")
+    for name in COLUMNS:
+        column = table.column(name)
+        bad = pc.is_null(column, nan_is_null=True)
+        if pc.any(bad).as_py():
+            raise DataError(path, f"{name} is empty or NaN", _line(pc.index(bad, True).as_py()))
+    time = table.column("timestamp").to_pylist()
+    steps = [b - a for a, b in pairwise(time)]
+    for i, step in enumerate(steps):
+        if step <= 0:
+            what = "duplicate timestamp" if step == 0 else "timestamp goes back in time"
+            raise DataError(
+                path,
+                f"{what} {time[i + 1]} (previous line has {time[i]})",
+                _line(i + 1),
+                "rows must be sorted by timestamp with no duplicates",
+            )
+    columns = {name: table.column(name).to_pylist() for name in COLUMNS[1:]}
+    low, high = columns["low"], columns["high"]
+    for i, (lo, hi) in enumerate(zip(low, high, strict=True)):
+        if not 0 < lo <= hi or math.isinf(hi):
+            raise DataError(path, f"impossible candle: low {lo}, high {hi}", _line(i))
+    timeframe = min(steps) if steps else 60_000
+    return CandleSeries(path, timeframe, time, columns["open"], high, low, columns["close"], columns["volume"])
+
+
+def resample(series: CandleSeries, timeframe_ms: int) -> CandleSeries:
+    """Candles of a coarser timeframe; a bucket missing candles is kept as it is, the unfinished last one dropped."""
+    if timeframe_ms == series.timeframe_ms:
+        return series
+    if timeframe_ms < series.timeframe_ms or timeframe_ms % series.timeframe_ms:
+        raise DataError(
+            series.path,
+            f"holds {format_duration(series.timeframe_ms // 1000)} candles, which cannot "
+            f"make {format_duration(timeframe_ms // 1000)} candles",
+            hint="use a timeframe that is a multiple of the file's",
+        )
+    out: tuple[list[float], ...] = ([], [], [], [], [], [])
+    t_out, o_out, h_out, l_out, c_out, v_out = out
+    bucket = None
+    for t, o, h, lo, c, v in zip(
+        series.time, series.open, series.high, series.low, series.close, series.volume, strict=True
+    ):
+        start = t - t % timeframe_ms
+        if start != bucket:
+            bucket = start
+            t_out.append(start)
+            o_out.append(o)
+            h_out.append(h)
+            l_out.append(lo)
+            c_out.append(c)
+            v_out.append(v)
+        else:
+            if h > h_out[-1]:
+                h_out[-1] = h
+            if lo < l_out[-1]:
+                l_out[-1] = lo
+            c_out[-1] = c
+            v_out[-1] += v
+    if series.time and series.time[-1] + series.timeframe_ms < (bucket or 0) + timeframe_ms:
+        for column in out:
+            column.pop()
+    return CandleSeries(series.path, timeframe_ms, [int(t) for t in t_out], o_out, h_out, l_out, c_out, v_out)
+
+
+def _line(index: int) -> int:
+    """File line of data row ``index`` (the header is line 1)."""
+    return index + 2
+
+
+def _arrow_message(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else "unreadable"
+    return first.replace("CSV parse error: ", "").replace("In CSV column #", "column #")

@@ -1,0 +1,61 @@
+"""Small helpers the commands share: loading a bot, parsing times and data bindings, formatting."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+from runner.compile import CompiledBot, compile_file
+from runner.errors import ConfigError
+
+
+class UsageError(Exception):
+    """Wrong command-line input: printed and exit code 2."""
+
+
+def load_bot(path: str) -> CompiledBot | None:
+    """Compile a bot file, printing its problems (and returning None) when it does not compile."""
+    try:
+        return compile_file(path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return None
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror}") from None
+
+
+def parse_time(text: str | None) -> int | None:
+    """Milliseconds since the epoch from ``2025-05-10``, ``2025-05-10T12:00`` (UTC) or a number of ms."""
+    if text is None:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"'{text}' is not a time; write 2025-05-10, 2025-05-10T12:00 or milliseconds") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def parse_data(bot: CompiledBot, values: list[str]) -> dict[str, str]:
+    """``--data FILE`` for a one-symbol bot, or ``--data SYMBOL=FILE`` per symbol."""
+    data: dict[str, str] = {}
+    symbols = list(bot.spec.symbols)
+    for value in values:
+        symbol, sep, path = value.partition("=")
+        if sep and "/" in symbol:
+            if symbol not in symbols:
+                raise UsageError(f"--data {value}: {symbol} is not one of the bot's symbols ({', '.join(symbols)})")
+            data[symbol] = path
+        elif len(symbols) == 1:
+            data[symbols[0]] = value
+        else:
+            raise UsageError(f"{bot.spec.bot} trades {len(symbols)} symbols: give --data SYMBOL=FILE for each")
+    return data
+
+
+def fmt_time(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,76 @@
+"""``runner backtest BOT --data FILE``: replay history through the bot's pipeline, record it, summarise."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from runner.cliutil import UsageError, load_bot, parse_data, parse_time
+from runner.deployments import DeploymentConflict
+from runner.errors import BlockError, DataError
+from runner.runs import RunOptions, backtest
+from runner.store import Store
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        bot = load_bot(args.bot)
+        if bot is None:
+            return 1
+        options = RunOptions(
+            parse_data(bot, args.data), parse_time(args.start), parse_time(args.end), args.fee_bps, args.slippage_bps
+        )
+    except UsageError as exc:
+        print(f"runner backtest: {exc}", file=sys.stderr)
+        return 2
+    store = Store(args.db)
+    try:
+        with _progress(args.format == "text" and sys.stderr.isatty()) as progress:
+            summary = backtest(store, bot, options, progress)
+    except (DataError, BlockError, DeploymentConflict) as exc:
+        print(f"runner backtest: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    if args.format == "json":
+        print(json.dumps(summary, default=str))
+    else:
+        print(render(bot.spec.bot, bot.spec.version, bot.spec.account.quote, summary))
+    return 0
+
+
+def render(bot: str, version: str, quote: str, s: dict[str, Any]) -> str:
+    """The text summary of a backtest."""
+    rate = s["bars"] / s["elapsed_s"] if s["elapsed_s"] else 0
+    return "\n".join(
+        [
+            f"{bot} {version}  backtest {s['run_id']}  config {s['config_id'][:12]}",
+            f"  bars          {s['bars']:>12,}",
+            f"  trades        {s['trades']:>12,}   win rate {s['win_rate_pct']:.1f}%   "
+            f"profit factor {s['profit_factor']:.2f}",
+            f"  return        {s['return_pct']:>11.2f}%   final equity {s['final_equity']:,.2f} {quote}",
+            f"  max drawdown  {s['max_drawdown_pct']:>11.2f}%   sharpe {s['sharpe']:.2f}   sortino {s['sortino']:.2f}",
+            f"  fees          {s['fees']:>12,.2f}   orders {s['orders']:,}   fills {s['fills']:,}",
+            f"  elapsed       {s['elapsed_s']:>11.2f}s   {rate:,.0f} bars/s",
+        ]
+    )
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    if not enabled:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("backtest", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

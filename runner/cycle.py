@@ -1,0 +1,256 @@
+"""One cycle: run the steps of a compiled bot in order on a Cycle object.
+
+Values live in *lanes*: one list per symbol, one slot per referencable output, so that a reference
+such as ``candles.close`` compiles to a list index and the per-bar path does no dictionary lookups.
+A bar from a source is an event: the executor settles it (fills pending orders, marks to market) and
+the indicators that source drives update, once per bar and per symbol. Once per cycle the planners
+propose intents, every validator gives every intent a verdict, and the executor receives the
+approved ones as orders that fill no earlier than the next bar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from runner.block import Block, Executor, Indicator, Planner, RefSpec, Source, Validator
+from runner.compile import CompiledBot, StepInfo
+from runner.errors import BlockError
+from runner.types import Fill, Intent, Order, Verdict
+
+
+class Feed(Protocol):
+    """Bars of one source for a run: a timeline of bar close times and a way to write bar i."""
+
+    timeline: Sequence[int]
+    """Close times (ms since the epoch, UTC) of every bar, ascending; several symbols share one entry."""
+
+    def emit(self, i: int, lanes: dict[str, list[Any]]) -> Sequence[str]:
+        """Write the values of timeline entry ``i`` into the lanes; returns the symbols that had a bar."""
+        ...
+
+
+@dataclass
+class BuildContext:
+    """What blocks see when a run starts: symbols, value slots, data bindings and the account."""
+
+    bot: CompiledBot
+    deployment_id: str = "adhoc"
+    run_kind: str = "backtest"
+    data: dict[str, str] = field(default_factory=dict)
+    """Symbol -> file of candles to replay (backtests and replays)."""
+    slots: dict[tuple[str, str], int] = field(default_factory=dict)
+    price_source: str | None = None
+    fee_bps: float | None = None
+    slippage_bps: float | None = None
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self.bot.spec.symbols)
+
+    @property
+    def cash(self) -> float:
+        return self.bot.spec.account.cash
+
+    def slot(self, ref: str) -> int:
+        """The lane index of a reference such as ``candles.close`` or ``ema`` (its default output)."""
+        step, _, name = ref.partition(".")
+        if name:
+            return self.slots[(step, name)]
+        return next(index for (owner, _), index in self.slots.items() if owner == step)
+
+    def price_slots(self) -> tuple[int, int, int, int]:
+        """Slots of open, high, low and close of the source that prices orders."""
+        if self.price_source is None:
+            raise BlockError("exec", "no source with open/high/low/close prices the orders")
+        return tuple(self.slots[(self.price_source, f)] for f in ("open", "high", "low", "close"))  # type: ignore[return-value]
+
+
+@dataclass(slots=True)
+class Decision:
+    """One planner invocation and what it proposed."""
+
+    step_id: str
+    intents: list[Intent]
+    note: str = ""
+
+
+@dataclass(slots=True)
+class Cycle:
+    """Everything one pass through the pipeline at clock time ``t`` saw and did."""
+
+    t: int
+    lanes: dict[str, list[Any]]
+    bars: int = 0
+    decisions: list[Decision] = field(default_factory=list)
+    verdicts: list[tuple[Intent, list[Verdict]]] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    events: list[tuple[str, str]] = field(default_factory=list)
+    error: str = ""
+    equity: float = 0.0
+    cash: float = 0.0
+    positions: dict[str, Any] = field(default_factory=dict)
+    """The executor's positions by symbol (live view; read only)."""
+
+    def reset(self, t: int) -> None:
+        """Reuse this object for the next cycle (backtests run a million of them)."""
+        self.t = t
+        self.bars = 0
+        if self.decisions:
+            self.decisions = []
+        if self.verdicts:
+            self.verdicts = []
+        if self.orders:
+            self.orders = []
+        if self.fills:
+            self.fills = []
+        if self.events:
+            self.events = []
+        self.error = ""
+
+
+def client_id(deployment_id: str, t: int, step_id: str, leg: int) -> str:
+    """The order id for a leg of a cycle: the same inputs give the same id, so a retry is idempotent."""
+    digest = hashlib.sha256(f"{deployment_id}|{t}|{step_id}|{leg}".encode()).hexdigest()
+    return "br-" + digest[:24]
+
+
+Updater = Callable[[list[Any]], None]
+
+
+class Pipeline:
+    """The blocks of a compiled bot, wired for one run."""
+
+    def __init__(self, bot: CompiledBot, ctx: BuildContext) -> None:
+        self.bot = bot
+        self.ctx = ctx
+        self.blocks: list[tuple[StepInfo, Block]] = []
+        for step in bot.steps:
+            assert step.block is not None and step.config is not None and step.id is not None
+            self.blocks.append((step, step.block(step.id, step.config)))
+        self._assign_slots()
+        self.sources = [(s, b) for s, b in self.blocks if isinstance(b, Source)]
+        self.planners = [(s, b) for s, b in self.blocks if isinstance(b, Planner)]
+        self.validators = [(s, b) for s, b in self.blocks if isinstance(b, Validator)]
+        executors = [b for _, b in self.blocks if isinstance(b, Executor)]
+        if len(executors) != 1:
+            raise BlockError("pipeline", f"runs need exactly one executor for now (found {len(executors)})")
+        self.executor: Executor = executors[0]
+        self.lanes: dict[str, list[Any]] = {sym: [None] * len(ctx.slots) for sym in ctx.symbols}
+        self.feeds: list[Feed] = []
+        self.updaters: dict[str, dict[str, list[Updater]]] = {}
+
+    def _assign_slots(self) -> None:
+        for _, block in self.blocks:
+            for name in block.output_fields(block.config):
+                self.ctx.slots[(block.step_id, name)] = len(self.ctx.slots)
+            if isinstance(block, Source) and {"open", "high", "low", "close"} <= set(block.output_fields(block.config)):
+                self.ctx.price_source = self.ctx.price_source or block.step_id
+
+    def open(self) -> None:
+        """Open feeds, start every block and wire indicator updates to the source that drives them."""
+        driver: dict[str, str] = {}
+        for _, block in self.blocks:
+            if isinstance(block, Source):
+                self.feeds.append(block.open(self.ctx))
+                driver[block.step_id] = block.step_id
+                self.updaters[block.step_id] = {sym: [] for sym in self.ctx.symbols}
+            elif isinstance(block, Indicator):
+                refs = _refs(block)
+                owners = {driver[r.split(".")[0]] for r in refs if r.split(".")[0] in driver}
+                driver[block.step_id] = min(owners) if owners else ""
+                for source_id in owners:
+                    for sym in self.ctx.symbols:
+                        self.updaters[source_id][sym].append(self._updater(block, sym, refs))
+            elif isinstance(block, Planner | Validator | Executor):
+                block.start(self.ctx)
+
+    def _updater(self, block: Indicator, symbol: str, refs: list[str]) -> Updater:
+        update = block.start(symbol)
+        inputs = [self.ctx.slot(r) for r in refs]
+        outputs = [self.ctx.slots[(block.step_id, name)] for name in block.output_fields(block.config)]
+        if len(inputs) == 1 and len(outputs) == 1:
+            (src,), (dst,) = inputs, outputs
+
+            def one_to_one(lane: list[Any]) -> None:
+                x = lane[src]
+                if x is not None:
+                    lane[dst] = update(x)
+
+            return one_to_one
+
+        def many(lane: list[Any]) -> None:
+            args = [lane[i] for i in inputs]
+            if None in args:
+                return
+            result = update(*args)
+            if len(outputs) == 1:
+                lane[outputs[0]] = result
+            else:
+                for index, value in zip(outputs, result or (None,) * len(outputs), strict=True):
+                    lane[index] = value
+
+        return many
+
+    def on_bar(self, source_id: str, symbols: Sequence[str], cycle: Cycle) -> None:
+        """A source wrote a bar for ``symbols``: settle it, then update the indicators it drives."""
+        lanes = self.lanes
+        cycle.bars += 1
+        if source_id == self.ctx.price_source:
+            for sym in symbols:
+                fills = self.executor.on_bar(sym, lanes[sym], cycle)
+                if fills:
+                    cycle.fills.extend(fills)
+        updaters = self.updaters[source_id]
+        for sym in symbols:
+            lane = lanes[sym]
+            for update in updaters[sym]:
+                update(lane)
+
+    def decide(self, cycle: Cycle, due: Callable[[StepInfo, int], bool] | None = None) -> None:
+        """Planners, then every validator on every intent, then the executor takes the approved ones."""
+        account = self.executor.account()
+        cycle.equity, cycle.cash, cycle.positions = account.equity, account.cash, account.positions
+        for step, planner in self.planners:
+            if due is not None and not due(step, cycle.t):
+                continue
+            intents = planner.plan(cycle)
+            if not intents:
+                continue
+            cycle.decisions.append(Decision(planner.step_id, intents))
+            for leg, intent in enumerate(intents):
+                intent.step_id = planner.step_id
+                intent.leg = leg
+                verdicts = self._validate(intent, cycle)
+                cycle.verdicts.append((intent, verdicts))
+                if any(v.action == "reject" for v in verdicts):
+                    continue
+                order = Order(
+                    client_id(self.ctx.deployment_id, cycle.t, planner.step_id, leg), cycle.t, intent.symbol, intent
+                )
+                cycle.orders.append(order)
+                self.executor.submit(order, cycle)
+
+    def _validate(self, intent: Intent, cycle: Cycle) -> list[Verdict]:
+        verdicts = []
+        for _, validator in self.validators:
+            verdict = validator.verdict(intent, cycle)
+            verdicts.append(verdict)
+            if verdict.action == "reject":
+                break
+            if verdict.action == "resize" and verdict.size is not None:
+                intent.size = verdict.size
+        return verdicts
+
+
+def _refs(block: Block) -> list[str]:
+    """The references a block's config makes, in field order."""
+    refs = []
+    for name, info in type(block.config).model_fields.items():
+        value = getattr(block.config, name)
+        if value is not None and any(isinstance(m, RefSpec) for m in info.metadata):
+            refs.append(str(value))
+    return refs

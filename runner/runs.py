@@ -1,0 +1,204 @@
+"""Runs: a backtest or a paper run of a deployment, from start to summary.
+
+Both drive the same pipeline; only the clock and the recorder differ. Nothing is written until the data
+has loaded and passed its checks, so a run that cannot start leaves no trace. A paper run that was
+stopped or killed resumes under its run id: cycles already recorded are recomputed, not recorded again,
+and since order ids derive from (deployment, cycle time, step, leg) no order is sent twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from runner.compile import CompiledBot
+from runner.cycle import BuildContext, Cycle, Pipeline
+from runner.deployments import DeploymentConflict, deploy, deployment_id
+from runner.loop import BacktestClock, Clock, ReplayClock, Window, drive
+from runner.metrics import summarize
+from runner.recorder import BacktestRecorder, CycleRecorder
+from runner.snapshot import diff
+from runner.store import Store, now_iso
+
+
+@dataclass
+class RunOptions:
+    """How to run: where the candles come from and which part of them, and cost overrides."""
+
+    data: dict[str, str]
+    start: int | None = None
+    end: int | None = None
+    fee_bps: float | None = None
+    slippage_bps: float | None = None
+
+
+def check_deployable(store: Store, bot: CompiledBot) -> None:
+    """Raise DeploymentConflict if this version is deployed with another config (writes nothing)."""
+    row = store.one(
+        "SELECT config_id, snapshot FROM deployments WHERE bot = ? AND version = ?", (bot.spec.bot, bot.spec.version)
+    )
+    if row is not None and row["config_id"] != bot.config_id:
+        raise DeploymentConflict(bot.spec.bot, bot.spec.version, diff(json.loads(row["snapshot"]), bot.snapshot))
+
+
+def open_pipeline(bot: CompiledBot, kind: str, options: RunOptions) -> Pipeline:
+    ctx = BuildContext(
+        bot,
+        deployment_id(bot.spec.bot, bot.spec.version),
+        kind,
+        options.data,
+        fee_bps=options.fee_bps,
+        slippage_bps=options.slippage_bps,
+    )
+    pipeline = Pipeline(bot, ctx)
+    pipeline.open()
+    return pipeline
+
+
+def _start_run(store: Store, bot: CompiledBot, kind: str, options: RunOptions) -> str:
+    run_id = uuid.uuid4().hex[:12]
+    dep = deploy(store, bot)
+    with store.transaction():
+        store.insert(
+            "runs",
+            {
+                "id": run_id,
+                "deployment_id": dep,
+                "kind": kind,
+                "status": "running",
+                "started_at": now_iso(),
+                "data": json.dumps(options.data, sort_keys=True),
+                "params": json.dumps(
+                    {
+                        "start": options.start,
+                        "end": options.end,
+                        "fee_bps": options.fee_bps,
+                        "slippage_bps": options.slippage_bps,
+                    },
+                    sort_keys=True,
+                ),
+            },
+        )
+    return run_id
+
+
+def _finish_run(store: Store, run_id: str, status: str, summary: dict[str, Any] | None, error: str = "") -> None:
+    store.conn.execute(
+        "UPDATE runs SET status = ?, ended_at = ?, summary = ?, error = ? WHERE id = ?",
+        (status, now_iso(), json.dumps(summary, default=str) if summary is not None else None, error or None, run_id),
+    )
+
+
+def backtest(
+    store: Store, bot: CompiledBot, options: RunOptions, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
+    """Replay history through the pipeline as fast as possible; returns the summary."""
+    check_deployable(store, bot)
+    started = time.perf_counter()
+    pipeline = open_pipeline(bot, "backtest", options)
+    run_id = _start_run(store, bot, "backtest", options)
+    recorder = BacktestRecorder(run_id)
+    try:
+        drive(
+            pipeline, recorder, BacktestClock(), bot.every * 1000, Window(options.start, options.end), progress=progress
+        )
+    except BaseException as exc:
+        _finish_run(store, run_id, "failed", None, f"{type(exc).__name__}: {exc}")
+        raise
+    pipeline.executor.cancel_all(Cycle(0, pipeline.lanes))
+    account = pipeline.executor.account()
+    summary = {
+        "run_id": run_id,
+        "config_id": bot.config_id,
+        "deployment": deployment_id(bot.spec.bot, bot.spec.version),
+        "bars": sum(len(f.timeline) for f in pipeline.feeds),
+        **summarize(
+            recorder.times,
+            recorder.equity,
+            bot.spec.account.cash,
+            [f.realized_pnl for f in recorder.fills if f.realized_pnl is not None],
+            account.fees,
+        ),
+        "orders": len(recorder.orders),
+        "fills": len(recorder.fills),
+    }
+    with store.transaction():
+        recorder.save(store)
+        summary["elapsed_s"] = round(time.perf_counter() - started, 3)
+        _finish_run(store, run_id, "finished", summary)
+    return summary
+
+
+def resumable_run(store: Store, bot: CompiledBot, kind: str, options: RunOptions) -> dict[str, Any] | None:
+    """An unfinished run of this deployment over the same data, if any."""
+    return store.one(
+        "SELECT id, last_t FROM runs WHERE deployment_id = ? AND kind = ? AND status IN ('running', 'stopped') "
+        "AND data = ? ORDER BY started_at DESC LIMIT 1",
+        (deployment_id(bot.spec.bot, bot.spec.version), kind, json.dumps(options.data, sort_keys=True)),
+    )
+
+
+def paper(
+    store: Store,
+    bot: CompiledBot,
+    options: RunOptions,
+    clock: Clock | None = None,
+    echo: Callable[[Cycle], None] | None = None,
+    stop: Callable[[], bool] = lambda: False,
+    once: bool = False,
+) -> dict[str, Any]:
+    """A paper run over replayed candles, recording every cycle; resumes an unfinished run of the same data."""
+    check_deployable(store, bot)
+    pipeline = open_pipeline(bot, "paper", options)
+    previous = resumable_run(store, bot, "paper", options)
+    run_id = previous["id"] if previous else _start_run(store, bot, "paper", options)
+    skip_until = previous["last_t"] if previous else None
+    if previous:
+        store.event(run_id, skip_until, "resume", f"resumed after cycle {skip_until}")
+    recorder = CycleRecorder(store, run_id, echo)
+    recorded = [0]
+    base_record = recorder.record
+
+    def record(cycle: Cycle) -> None:
+        base_record(cycle)
+        recorded[0] += 1
+
+    recorder.record = record  # type: ignore[method-assign]
+
+    def should_stop() -> bool:
+        return stop() or (once and recorded[0] >= 1)
+
+    try:
+        drive(
+            pipeline,
+            recorder,
+            clock or ReplayClock(0),
+            bot.every * 1000,
+            Window(options.start, options.end, skip_until),
+            stop=should_stop,
+        )
+    except BaseException as exc:
+        _finish_run(store, run_id, "failed", None, f"{type(exc).__name__}: {exc}")
+        raise
+    stopped = should_stop()
+    summary = paper_summary(store, run_id, bot.spec.account.cash)
+    _finish_run(store, run_id, "stopped" if stopped else "finished", summary)
+    return summary
+
+
+def paper_summary(store: Store, run_id: str, cash: float) -> dict[str, Any]:
+    curve = store.rows("SELECT t, equity FROM equity WHERE run_id = ? ORDER BY t", (run_id,))
+    pnls = [
+        r["realized_pnl"]
+        for r in store.rows("SELECT realized_pnl FROM fills WHERE run_id = ? AND realized_pnl IS NOT NULL", (run_id,))
+    ]
+    fees = store.one("SELECT COALESCE(SUM(fee), 0) AS fees FROM fills WHERE run_id = ?", (run_id,))
+    summary = summarize(
+        [r["t"] for r in curve], [r["equity"] for r in curve], cash, pnls, fees["fees"] if fees else 0.0
+    )
+    summary["run_id"] = run_id
+    return summary
