@@ -45,6 +45,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
 
+    p = sub.add_parser("run", help="paper-trade bots over replayed candles, posting every decision")
+    p.add_argument("bots", nargs="+", metavar="BOT", help="bot files; several run side by side")
+    p.add_argument("--replay", action="append", metavar="FILE", help="candles to replay; SYMBOL=FILE per symbol")
+    p.add_argument("--speed", type=float, default=0, help="replay speed: 60 plays a minute per second; 0 = no waiting")
+    p.add_argument("--from", dest="start", metavar="TIME", help="first cycle that trades (UTC)")
+    p.add_argument("--until", metavar="TIME", help="stop after the cycle at this time (UTC)")
+    p.add_argument("--once", action="store_true", help="run one cycle, record it and exit")
+    p.add_argument("--quiet", action="store_true", help="print only the summary")
+    p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
+
+    for name, text in (("versions", "list the deployed versions of a bot"),):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("bot", metavar="BOT", help="the bot's name (as in its file's bot:)")
+        p.add_argument("--db", help="the store")
+
+    p = sub.add_parser("diff", help="what changed between two deployed versions of a bot")
+    p.add_argument("bot", metavar="BOT")
+    p.add_argument("old", metavar="V1")
+    p.add_argument("new", metavar="V2")
+    p.add_argument("--db", help="the store")
+
+    p = sub.add_parser("runs", help="list runs, newest first")
+    p.add_argument("bot", nargs="?", metavar="BOT")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--db", help="the store")
+
+    p = sub.add_parser("leaderboard", help="compare deployments by their latest finished run, per run kind")
+    p.add_argument("--kind", choices=("backtest", "paper", "live"), help="only this run kind")
+    p.add_argument("--db", help="the store")
+
     p = sub.add_parser("snapshot", help="print the resolved config of a bot file and its config_id")
     p.add_argument("path", metavar="FILE", help="a bot file")
     return parser

@@ -40,16 +40,17 @@ def parse_time(text: str | None) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
-def parse_data(bot: CompiledBot, values: list[str]) -> dict[str, str]:
-    """``--data FILE`` for a one-symbol bot, or ``--data SYMBOL=FILE`` per symbol."""
+def parse_data(bot: CompiledBot, values: list[str], strict: bool = True) -> dict[str, str]:
+    """``--data FILE`` for a one-symbol bot, or ``--data SYMBOL=FILE`` per symbol (others ignored unless strict)."""
     data: dict[str, str] = {}
     symbols = list(bot.spec.symbols)
     for value in values:
         symbol, sep, path = value.partition("=")
         if sep and "/" in symbol:
-            if symbol not in symbols:
+            if symbol in symbols:
+                data[symbol] = path
+            elif strict:
                 raise UsageError(f"--data {value}: {symbol} is not one of the bot's symbols ({', '.join(symbols)})")
-            data[symbol] = path
         elif len(symbols) == 1:
             data[symbols[0]] = value
         else:
@@ -59,3 +60,24 @@ def parse_data(bot: CompiledBot, values: list[str]) -> dict[str, str]:
 
 def fmt_time(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Plain aligned columns; numbers (cells starting with a digit, sign or dot) align right."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def cell(text: str, width: int) -> str:
+        numeric = text[:1].isdigit() or (text[:1] in "+-." and text[1:2].isdigit())
+        return text.rjust(width) if numeric else text.ljust(width)
+
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(cell(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def pct(value: object) -> str:
+    return f"{value:+.2f}%" if isinstance(value, int | float) else "-"
+
+
+def num(value: object, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else "-"

@@ -83,9 +83,11 @@ class Store:
 
     def migrate(self) -> None:
         """Apply the migrations this file has not seen yet."""
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.transaction():
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+            return
+        with self.transaction():  # re-read under the write lock: another process may have migrated meanwhile
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in filter(str.strip, script.split(";")):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {number}")

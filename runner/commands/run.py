@@ -1,0 +1,141 @@
+"""``runner run BOT... --replay FILE``: paper runs that post each cycle's decisions to the terminal.
+
+Several bots run in one process, each with its own paper account. Ctrl-C stops every bot after its
+current cycle, with nothing half-written; a second Ctrl-C exits at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from typing import Any
+
+from runner.cliutil import UsageError, fmt_time, load_bot, parse_data, parse_time
+from runner.compile import CompiledBot
+from runner.cycle import Cycle
+from runner.deployments import DeploymentConflict, deployment_id
+from runner.errors import BlockError, DataError
+from runner.loop import ReplayClock
+from runner.runs import RunOptions, paper
+from runner.store import Store
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        bots = [load_bot(path) for path in args.bots]
+        if any(b is None for b in bots):
+            return 1
+        if not args.replay:
+            raise UsageError("live market data comes with the venue adapters; replay history with --replay FILE")
+        jobs = [
+            (
+                b,
+                RunOptions(
+                    parse_data(b, args.replay, strict=len(bots) == 1), parse_time(args.start), parse_time(args.until)
+                ),
+            )
+            for b in bots
+            if b is not None
+        ]
+        if any(b.spec.mode == "live" for b, _ in jobs):
+            raise UsageError("this version runs paper only: live orders come with the venue adapters")
+    except UsageError as exc:
+        print(f"runner run: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    results: dict[str, Any] = {}
+    lock = threading.Lock()
+    threads = [
+        threading.Thread(target=_one, args=(args, bot, options, stop, results, lock), daemon=True)
+        for bot, options in jobs
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
+    except KeyboardInterrupt:
+        print("\nstopping after the current cycle (Ctrl-C again to quit now)", file=sys.stderr)
+        stop.set()
+        for thread in threads:
+            thread.join()
+    failed = [name for name, result in results.items() if isinstance(result, Exception)]
+    for name, result in results.items():
+        if isinstance(result, Exception):
+            print(f"runner run: {name}: {result}", file=sys.stderr)
+        else:
+            _summary(name, result)
+    return 1 if failed else 0
+
+
+def _one(
+    args: argparse.Namespace,
+    bot: CompiledBot,
+    options: RunOptions,
+    stop: threading.Event,
+    results: dict[str, Any],
+    lock: threading.Lock,
+) -> None:
+    name = deployment_id(bot.spec.bot, bot.spec.version)
+    try:
+        store = Store(args.db)
+    except Exception as exc:
+        results[name] = exc
+        return
+    try:
+        results[name] = paper(
+            store,
+            bot,
+            options,
+            ReplayClock(args.speed),
+            echo=_printer(name, lock, args.quiet),
+            stop=stop.is_set,
+            once=args.once,
+        )
+    except (DataError, BlockError, DeploymentConflict) as exc:
+        results[name] = exc
+    except Exception as exc:  # a bug must still stop only this bot, and say so
+        results[name] = RuntimeError(f"{type(exc).__name__}: {exc}")
+    finally:
+        store.close()
+
+
+def _printer(name: str, lock: threading.Lock, quiet: bool) -> Any:
+    def echo(cycle: Cycle) -> None:
+        if quiet or not (cycle.verdicts or cycle.fills or cycle.error):
+            return
+        when = fmt_time(cycle.t)
+        lines = []
+        for intent, verdicts in cycle.verdicts:
+            size = intent.size.model_dump() if intent.size else ""
+            lines.append(
+                f"{when}  {name}  intent   {intent.symbol} {intent.kind} {intent.side or ''} {size}  {intent.reason}"
+            )
+            for v in verdicts:
+                lines.append(
+                    f"{when}  {name}  verdict  {v.step_id}: {v.action}" + (f" ({v.reason})" if v.reason else "")
+                )
+        for order in cycle.orders:
+            if order.status == "rejected":
+                lines.append(f"{when}  {name}  order    {order.client_id} rejected: {order.reason}")
+        for fill in cycle.fills:
+            pnl = f"  pnl {fill.realized_pnl:+,.2f}" if fill.realized_pnl is not None else ""
+            lines.append(
+                f"{when}  {name}  fill     {fill.side} {fill.quantity:.6g} {fill.symbol} @ {fill.price:,.2f}"
+                f"  fee {fill.fee:,.2f}{pnl}"
+            )
+        if cycle.error:
+            lines.append(f"{when}  {name}  error    {cycle.error}")
+        with lock:
+            print("\n".join(lines), flush=True)
+
+    return echo
+
+
+def _summary(name: str, s: dict[str, Any]) -> None:
+    print(
+        f"{name}  paper {s['run_id']}: {s['cycles']:,} cycles, {s['trades']} trades, return {s['return_pct']:+.2f}%, "
+        f"final equity {s['final_equity']:,.2f}, max drawdown {s['max_drawdown_pct']:.2f}%, sharpe {s['sharpe']:.2f}"
+    )
