@@ -39,3 +39,15 @@ def data_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not found at {path} (set RUNNER_DATA_DIR)")
     return path
+
+
+def real_candles(tmp: Path, rows: int, name: str = "BTCUSDT-1m.csv.gz", venue: str = "binance-usdm") -> Path:
+    """The first ``rows`` candles of a real shared/data file, as a plain CSV in ``tmp``."""
+    import gzip
+
+    source = data_path("candles", venue, name)
+    target = tmp / f"{name.split('.')[0]}-{rows}.csv"
+    with gzip.open(source, "rt") as f, target.open("w") as out:
+        for _, line in zip(range(rows + 1), f, strict=False):
+            out.write(line)
+    return target

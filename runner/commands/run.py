@@ -46,21 +46,21 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     results: dict[str, Any] = {}
     lock = threading.Lock()
-    threads = [
-        threading.Thread(target=_one, args=(args, bot, options, stop, results, lock), daemon=True)
-        for bot, options in jobs
-    ]
-    for thread in threads:
-        thread.start()
+    # Wait on events, not Thread.join: before Python 3.13 a Ctrl-C landing inside join() can make a later
+    # join() return while the thread still runs, and the process would exit in the middle of a cycle.
+    done = [threading.Event() for _ in jobs]
+    for (bot, options), finished in zip(jobs, done, strict=True):
+        threading.Thread(target=_one, args=(args, bot, options, stop, results, lock, finished), daemon=True).start()
     try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)
+        _wait(done)
     except KeyboardInterrupt:
         print("\nstopping after the current cycle (Ctrl-C again to quit now)", file=sys.stderr)
         stop.set()
-        for thread in threads:
-            thread.join()
+        try:
+            _wait(done)
+        except KeyboardInterrupt:
+            print("quitting now; the cycle in flight is not recorded and reruns on the next start", file=sys.stderr)
+            return 130
     failed = [name for name, result in results.items() if isinstance(result, Exception)]
     for name, result in results.items():
         if isinstance(result, Exception):
@@ -70,7 +70,28 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _wait(events: list[threading.Event]) -> None:
+    for event in events:
+        while not event.wait(0.2):
+            pass
+
+
 def _one(
+    args: argparse.Namespace,
+    bot: CompiledBot,
+    options: RunOptions,
+    stop: threading.Event,
+    results: dict[str, Any],
+    lock: threading.Lock,
+    finished: threading.Event,
+) -> None:
+    try:
+        _run_bot(args, bot, options, stop, results, lock)
+    finally:
+        finished.set()
+
+
+def _run_bot(
     args: argparse.Namespace,
     bot: CompiledBot,
     options: RunOptions,

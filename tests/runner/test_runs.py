@@ -1,0 +1,237 @@
+"""Runs through the real CLI on real candles: replay equals backtest, crashes lose nothing, bad data is
+refused before anything is recorded, and a deployed version never changes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import BOTS, ROOT, real_candles
+
+RUNNER = str(Path(sys.executable).with_name("runner"))
+EMA = str(BOTS / "ema_cross.yaml")
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([RUNNER, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def query(db: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def activity(db: Path, run_id: str) -> dict[str, list[tuple[object, ...]]]:
+    """Everything a run decided and did, without the run id."""
+    return {
+        "intents": query(
+            db,
+            "SELECT t, step_id, leg, symbol, kind, side, payload, verdicts, approved FROM intents "
+            "WHERE run_id = ? ORDER BY t, step_id, leg",
+            run_id,
+        ),
+        "orders": query(
+            db,
+            "SELECT client_id, t, symbol, kind, side, order_type, price, status, reason FROM orders "
+            "WHERE run_id = ? ORDER BY t, client_id",
+            run_id,
+        ),
+        "fills": query(
+            db,
+            "SELECT client_id, t, symbol, side, quantity, price, fee, realized_pnl FROM fills "
+            "WHERE run_id = ? ORDER BY t, client_id",
+            run_id,
+        ),
+    }
+
+
+def run_ids(db: Path, kind: str) -> list[str]:
+    return [str(r[0]) for r in query(db, "SELECT id FROM runs WHERE kind = ? ORDER BY rowid", kind)]
+
+
+def test_replaying_a_paper_run_through_backtest_gives_the_same_activity(tmp_path: Path) -> None:
+    data, db = real_candles(tmp_path, 5_000), tmp_path / "r.db"
+    assert cli("run", EMA, "--replay", str(data), "--quiet", "--db", str(db)).returncode == 0
+    assert cli("backtest", EMA, "--data", str(data), "--db", str(db)).returncode == 0
+    [paper], [backtest] = run_ids(db, "paper"), run_ids(db, "backtest")
+    recorded, replayed = activity(db, paper), activity(db, backtest)
+    assert len(recorded["fills"]) > 10
+    assert recorded == replayed
+
+
+def test_sigkill_mid_run_then_restart_loses_no_cycle_and_sends_no_order_twice(tmp_path: Path) -> None:
+    data, db, clean = real_candles(tmp_path, 3_000), tmp_path / "r.db", tmp_path / "clean.db"
+    command = [RUNNER, "run", EMA, "--replay", str(data), "--speed", "6000", "--quiet", "--db", str(db)]
+    victim = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if db.exists() and _cycles(db) > 400:
+            break
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    killed_at = _cycles(db)
+    assert 0 < killed_at < 3_000, "the run must be killed in the middle"
+    assert cli("run", EMA, "--replay", str(data), "--quiet", "--db", str(db)).returncode == 0
+    assert cli("run", EMA, "--replay", str(data), "--quiet", "--db", str(clean)).returncode == 0
+    [resumed], [reference] = run_ids(db, "paper"), run_ids(clean, "paper")
+    times = [r[0] for r in query(db, "SELECT t FROM cycles WHERE run_id = ? ORDER BY t", resumed)]
+    assert times == [r[0] for r in query(clean, "SELECT t FROM cycles WHERE run_id = ? ORDER BY t", reference)]
+    assert activity(db, resumed) == activity(clean, reference)
+    assert query(db, "SELECT kind FROM events WHERE run_id = ?", resumed) == [("resume",)]
+    assert query(db, "SELECT status FROM runs") == [("finished",)]
+
+
+def _cycles(db: Path) -> int:
+    try:
+        return int(query(db, "SELECT COUNT(*) FROM cycles")[0][0])  # type: ignore[call-overload]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_ctrl_c_stops_after_the_current_cycle(tmp_path: Path) -> None:
+    data, db = real_candles(tmp_path, 3_000), tmp_path / "r.db"
+    command = [RUNNER, "run", EMA, "--replay", str(data), "--speed", "3000", "--db", str(db)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _cycles(db) < 100:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "stopping after the current cycle" in err
+    [(status, last_t)] = query(db, "SELECT status, last_t FROM runs")
+    assert status == "stopped"
+    assert query(db, "SELECT MAX(t), COUNT(*) FROM cycles")[0][0] == last_t
+    assert "paper" in out and "cycles" in out
+
+
+BAD_DATA = [
+    (
+        "timestamp,open,high,low,close\n1,1,1,1,1\n",
+        "missing column volume (found timestamp, open, high, low, close)",
+        1,
+    ),
+    ("timestamp,open,high,low,close,volume\n", "no candles in the file", None),
+    ("", "", None),
+    (
+        "timestamp,open,high,low,close,volume\n120000,1,2,1,1,1\n60000,1,2,1,1,1\n",
+        "timestamp goes back in time 60000 (previous line has 120000)",
+        3,
+    ),
+    (
+        "timestamp,open,high,low,close,volume\n60000,1,2,1,1,1\n60000,1,2,1,1,1\n",
+        "duplicate timestamp 60000 (previous line has 60000)",
+        3,
+    ),
+    ("timestamp,open,high,low,close,volume\n60000,1,2,1,1,1\n120000,1,2,1,nan,1\n", "close is empty or NaN", 3),
+    ("timestamp,open,high,low,close,volume\n60000,1,2,1,1,1\n120000,1,2,1,,1\n", "close is empty or NaN", 3),
+    ("timestamp,open,high,low,close,volume\n60000,1,2,3,1,1\n", "impossible candle: low 3.0, high 2.0", 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "message", "line"),
+    BAD_DATA,
+    ids=["missing_column", "empty", "no_header", "unsorted", "duplicate", "nan", "blank", "low_above_high"],
+)
+def test_bad_data_is_refused_with_file_and_line_and_nothing_is_recorded(
+    tmp_path: Path, content: str, message: str, line: int | None
+) -> None:
+    data, db = tmp_path / "bad.csv", tmp_path / "r.db"
+    data.write_text(content)
+    result = cli("backtest", EMA, "--data", str(data), "--db", str(db))
+    assert result.returncode == 1
+    where = f"{data}:{line}: " if line else f"{data}: "
+    assert result.stderr.startswith(f"runner backtest: {where}{message}"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert query(db, "SELECT COUNT(*) FROM runs") == [(0,)]
+    assert query(db, "SELECT COUNT(*) FROM deployments") == [(0,)]
+
+
+def test_missing_data_file(tmp_path: Path) -> None:
+    result = cli("backtest", EMA, "--data", str(tmp_path / "nope.csv"), "--db", str(tmp_path / "r.db"))
+    assert result.returncode == 1
+    assert result.stderr == f"runner backtest: {tmp_path / 'nope.csv'}: no such file\n"
+
+
+def test_a_deployed_version_is_immutable(tmp_path: Path) -> None:
+    data, db = real_candles(tmp_path, 500), tmp_path / "r.db"
+    changed = tmp_path / "ema_cross.yaml"
+    changed.write_text(Path(EMA).read_text().replace("period: 50", "period: 60"))
+    assert cli("backtest", EMA, "--data", str(data), "--db", str(db)).returncode == 0
+    refused = cli("backtest", str(changed), "--data", str(data), "--db", str(db))
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        "runner backtest: ema_cross 1.0.0 is already deployed with a different config:\n"
+        "  ~ pipeline[2].with.period: 50 -> 60\n"
+        "bump the version (e.g. to 1.0.1) to deploy these changes\n"
+    )
+    changed.write_text(changed.read_text().replace("version: 1.0.0", "version: 1.1.0"))
+    assert cli("backtest", str(changed), "--data", str(data), "--db", str(db)).returncode == 0
+    versions = cli("versions", "ema_cross", "--db", str(db)).stdout.splitlines()
+    assert [line.split()[0] for line in versions] == ["version", "1.0.0", "1.1.0"]
+    diff = cli("diff", "ema_cross", "1.0.0", "1.1.0", "--db", str(db)).stdout.splitlines()
+    assert diff[1:] == ["  ~ pipeline[2].with.period: 50 -> 60", '  ~ version: "1.0.0" -> "1.1.0"']
+    board = cli("leaderboard", "--db", str(db)).stdout
+    assert "ema_cross@1.0.0" in board and "ema_cross@1.1.0" in board
+
+
+def test_backtest_json_has_the_documented_fields(tmp_path: Path) -> None:
+    import json
+
+    result = cli(
+        "backtest",
+        EMA,
+        "--data",
+        str(real_candles(tmp_path, 2_000)),
+        "--format",
+        "json",
+        "--db",
+        str(tmp_path / "r.db"),
+    )
+    summary = json.loads(result.stdout)
+    assert {
+        "bars",
+        "trades",
+        "final_equity",
+        "return_pct",
+        "max_drawdown_pct",
+        "sharpe",
+        "fees",
+        "elapsed_s",
+        "run_id",
+        "config_id",
+    } <= set(summary)
+
+
+def test_run_without_replay_says_what_to_do() -> None:
+    result = cli("run", EMA)
+    assert result.returncode == 2
+    assert "--replay FILE" in result.stderr
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals")
+def test_several_bots_run_in_one_process(tmp_path: Path) -> None:
+    btc, db = real_candles(tmp_path, 3_000), tmp_path / "r.db"
+    sol = real_candles(tmp_path, 3_000, "SOLUSDT-1m.csv.gz")
+    result = cli(
+        "run",
+        EMA,
+        str(BOTS / "dca_buy.yaml"),
+        "--replay",
+        f"BTC/USDT={btc}",
+        "--replay",
+        f"SOL/USDT={sol}",
+        "--db",
+        str(db),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ema_cross@1.0.0  fill" in result.stdout and "dca_buy@1.0.0  fill" in result.stdout
+    assert sorted(r[0] for r in query(db, "SELECT deployment_id FROM runs")) == ["dca_buy@1.0.0", "ema_cross@1.0.0"]
