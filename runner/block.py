@@ -163,8 +163,17 @@ class Executor(Block):
         raise NotImplementedError
 
     def equity(self) -> float:
-        """Equity marked at the latest closes; called once per cycle, so keep it cheap."""
+        """Equity marked at the latest closes."""
         raise NotImplementedError
+
+    def mark_line(self, symbol: str) -> tuple[float, float] | None:
+        """``(a, b)`` such that equity = a + b * close of ``symbol`` until the next fill, when the account
+        holds nothing else; lets a backtest mark every bar without a call. None when not that simple."""
+        return None
+
+    def has_open_orders(self) -> bool:
+        """Whether a new bar could fill something (a backtest skips ``on_bar`` otherwise)."""
+        return True
 
     def submit(self, order: Order, cycle: Cycle) -> None:
         """Accept an approved order; it fills no earlier than the next bar. Idempotent by client id."""

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from runner.block import Block, Executor, Indicator, Planner, RefSpec, Source, Validator
+from runner.block import Account, Block, Executor, Indicator, Planner, RefSpec, Source, Validator
 from runner.compile import CompiledBot, StepInfo
 from runner.errors import BlockError
 from runner.types import Fill, Intent, Order, Verdict
@@ -90,10 +90,8 @@ class Cycle:
     fills: list[Fill] = field(default_factory=list)
     events: list[tuple[str, str]] = field(default_factory=list)
     error: str = ""
-    equity: float = 0.0
-    cash: float = 0.0
-    positions: dict[str, Any] = field(default_factory=dict)
-    """The executor's positions by symbol (live view; read only)."""
+    account: Callable[[], Account] = field(default=lambda: Account(0.0, 0.0))
+    """The executor's account now: cash, equity, positions (computed on call; read only)."""
 
     def reset(self, t: int) -> None:
         """Reuse this object for the next cycle (backtests run a million of them)."""
@@ -140,6 +138,7 @@ class Pipeline:
             raise BlockError("pipeline", f"runs need exactly one executor for now (found {len(executors)})")
         self.executor: Executor = executors[0]
         self.lanes: dict[str, list[Any]] = {sym: [None] * len(ctx.slots) for sym in ctx.symbols}
+        self.account = self.executor.account
         self.feeds: list[Feed] = []
         self.updaters: dict[str, dict[str, list[Updater]]] = {}
 
@@ -212,27 +211,28 @@ class Pipeline:
 
     def decide(self, cycle: Cycle, due: Callable[[StepInfo, int], bool] | None = None) -> None:
         """Planners, then every validator on every intent, then the executor takes the approved ones."""
-        account = self.executor.account()
-        cycle.equity, cycle.cash, cycle.positions = account.equity, account.cash, account.positions
         for step, planner in self.planners:
             if due is not None and not due(step, cycle.t):
                 continue
             intents = planner.plan(cycle)
-            if not intents:
+            if intents:
+                self.act(planner, intents, cycle)
+
+    def act(self, planner: Planner, intents: list[Intent], cycle: Cycle) -> None:
+        """Record a planner's decision, validate each intent, and send the approved ones as orders."""
+        cycle.decisions.append(Decision(planner.step_id, intents))
+        for leg, intent in enumerate(intents):
+            intent.step_id = planner.step_id
+            intent.leg = leg
+            verdicts = self._validate(intent, cycle)
+            cycle.verdicts.append((intent, verdicts))
+            if any(v.action == "reject" for v in verdicts):
                 continue
-            cycle.decisions.append(Decision(planner.step_id, intents))
-            for leg, intent in enumerate(intents):
-                intent.step_id = planner.step_id
-                intent.leg = leg
-                verdicts = self._validate(intent, cycle)
-                cycle.verdicts.append((intent, verdicts))
-                if any(v.action == "reject" for v in verdicts):
-                    continue
-                order = Order(
-                    client_id(self.ctx.deployment_id, cycle.t, planner.step_id, leg), cycle.t, intent.symbol, intent
-                )
-                cycle.orders.append(order)
-                self.executor.submit(order, cycle)
+            order = Order(
+                client_id(self.ctx.deployment_id, cycle.t, planner.step_id, leg), cycle.t, intent.symbol, intent
+            )
+            cycle.orders.append(order)
+            self.executor.submit(order, cycle)
 
     def _validate(self, intent: Intent, cycle: Cycle) -> list[Verdict]:
         verdicts = []

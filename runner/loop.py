@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import heapq
 import time
+from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from runner.compile import StepInfo
 from runner.cycle import Cycle, Pipeline
 from runner.errors import BlockError
+from runner.recorder import BacktestRecorder
 
 
 class Clock(Protocol):
@@ -75,7 +78,10 @@ def drive(
 ) -> int:
     """Run cycles over the pipeline's feeds until they end, ``window.end`` or ``stop()``; returns cycles recorded."""
     window = window or Window()
-    cycle = Cycle(0, pipeline.lanes)
+    fast = _column_feed(pipeline, every_ms)
+    if fast is not None and isinstance(recorder, BacktestRecorder) and isinstance(clock, BacktestClock):
+        return _drive_columns(pipeline, fast, recorder, window, stop, progress)
+    cycle = Cycle(0, pipeline.lanes, account=pipeline.account)
     decide, on_bar = pipeline.decide, pipeline.on_bar
     recorded = 0
     current: int | None = None
@@ -134,3 +140,85 @@ def _bars(pipeline: Pipeline) -> Iterator[tuple[int, str, int, int]]:
         for k, (source_id, feed) in enumerate(zip(sources, pipeline.feeds, strict=True))
     ]
     yield from heapq.merge(*streams)
+
+
+def _column_feed(pipeline: Pipeline, every_ms: int) -> Any:
+    """The feed, when the run has the common shape: one feed of one symbol as columns, one cycle per bar."""
+    if len(pipeline.feeds) != 1 or any(step.every for step, _ in pipeline.planners):
+        return None
+    feed = pipeline.feeds[0]
+    columns = getattr(feed, "columns", None)
+    if columns is None or getattr(feed, "timeframe_ms", None) != every_ms:
+        return None
+    if feed.timeline and feed.timeline[0] % every_ms:
+        return None
+    return feed
+
+
+def _drive_columns(
+    pipeline: Pipeline,
+    feed: Any,
+    recorder: BacktestRecorder,
+    window: Window,
+    stop: Callable[[], bool],
+    progress: Callable[[int, int], None] | None,
+) -> int:
+    """The backtest loop for the common shape, reading the columns directly: the same steps in the same
+    order as ``drive``, without its per-bar bookkeeping. Equity is marked once per cycle."""
+    (symbol,) = pipeline.lanes
+    lane = pipeline.lanes[symbol]
+    o, h, lo, c, v = feed.columns
+    so, sh, sl, sc, sv = feed.slots
+    times = feed.timeline
+    source_id = str(pipeline.sources[0][0].id)
+    updaters = pipeline.updaters[source_id][symbol]
+    executor = pipeline.executor
+    on_bar, equity, pending, line = executor.on_bar, executor.equity, executor.has_open_orders, executor.mark_line
+    plans = [(planner, planner.plan) for _, planner in pipeline.planners]
+    act = pipeline.act
+    mark = recorder.equity.append
+    keep = recorder.record_activity
+    first = bisect_left(times, window.start) if window.start is not None else 0
+    end = bisect_right(times, window.end) if window.end is not None else len(times)
+    cycle = Cycle(0, pipeline.lanes, account=pipeline.account)
+    on_bar(symbol, lane, cycle)  # lets the executor see the lane before any order exists
+    coefficients = line(symbol)
+    waiting = False
+    for i in range(end):
+        lane[so] = o[i]
+        lane[sh] = h[i]
+        lane[sl] = lo[i]
+        lane[sc] = c[i]
+        lane[sv] = v[i]
+        cycle.t = times[i]
+        if waiting:
+            fills = on_bar(symbol, lane, cycle)
+            if fills:
+                cycle.fills.extend(fills)
+                coefficients = line(symbol)
+            waiting = pending()
+        for update in updaters:
+            update(lane)
+        if i < first:
+            continue
+        for planner, plan in plans:
+            intents = plan(cycle)
+            if intents:
+                act(planner, intents, cycle)
+        if cycle.fills or cycle.verdicts:
+            cycle.bars = 1
+            keep(cycle)
+            cycle.reset(cycle.t)
+            waiting = pending()
+            coefficients = line(symbol)
+        if coefficients is None:
+            mark(equity())
+        else:
+            mark(coefficients[0] + coefficients[1] * c[i])
+        if progress is not None and not i & 0xFFFF:
+            progress(i, end)
+            if stop():
+                end = i + 1
+                break
+    recorder.times = array("q", times[first:end])
+    return end - first

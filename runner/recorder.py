@@ -95,7 +95,11 @@ class BacktestRecorder:
 
     def record(self, cycle: Cycle) -> None:
         self.times.append(cycle.t)
-        self.equity.append(cycle.equity)
+        self.equity.append(cycle.account().equity)
+        self.record_activity(cycle)
+
+    def record_activity(self, cycle: Cycle) -> None:
+        """Keep what a cycle decided and did (not its equity point)."""
         if cycle.fills:
             self.fills.extend(cycle.fills)
         if cycle.verdicts:
@@ -134,6 +138,7 @@ class CycleRecorder:
 
     def record(self, cycle: Cycle) -> None:
         run_id, store = self.run_id, self.store
+        account = cycle.account()
         with store.transaction():
             store.insert(
                 "cycles",
@@ -143,8 +148,8 @@ class CycleRecorder:
                     "status": "failed" if cycle.error else "ok",
                     "error": cycle.error,
                     "bars": cycle.bars,
-                    "equity": cycle.equity,
-                    "cash": cycle.cash,
+                    "equity": account.equity,
+                    "cash": account.cash,
                     "intents": len(cycle.verdicts),
                     "orders": len(cycle.orders),
                     "fills": len(cycle.fills),
@@ -161,8 +166,8 @@ class CycleRecorder:
             store.insert_all("orders", [order_row(run_id, o) for o in cycle.orders])
             store.insert_all("fills", [fill_row(run_id, f) for f in cycle.fills])
             self._update_orders(cycle)
-            self._record_positions(cycle)
-            store.insert("equity", {"run_id": run_id, "t": cycle.t, "equity": cycle.equity, "cash": cycle.cash})
+            self._record_positions(cycle, account.positions)
+            store.insert("equity", {"run_id": run_id, "t": cycle.t, "equity": account.equity, "cash": account.cash})
             store.conn.execute("UPDATE runs SET last_t = ? WHERE id = ?", (cycle.t, run_id))
         if self.echo is not None:
             self.echo(cycle)
@@ -179,9 +184,9 @@ class CycleRecorder:
             if order.status != "open":
                 del self._orders[client_id]
 
-    def _record_positions(self, cycle: Cycle) -> None:
+    def _record_positions(self, cycle: Cycle, positions: dict[str, Any]) -> None:
         rows = []
-        for symbol, position in cycle.positions.items():
+        for symbol, position in positions.items():
             state = (position.quantity, position.avg_price)
             if self._positions.get(symbol) != state:
                 self._positions[symbol] = state

@@ -116,8 +116,12 @@ class Store:
         self.db[table].insert(row, replace=replace)  # type: ignore[union-attr]
 
     def insert_all(self, table: str, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self.db[table].insert_all(rows, batch_size=5000)  # type: ignore[union-attr]
+        """Insert rows that all have the same keys, in one executemany (fast for 10^5 rows)."""
+        if not rows:
+            return
+        names = list(rows[0])
+        sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        self.conn.executemany(sql, [tuple(row[n] for n in names) for row in rows])
 
     def event(self, run_id: str | None, t: int | None, kind: str, message: str, data: Any = None) -> None:
         self.insert(

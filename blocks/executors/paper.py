@@ -36,9 +36,9 @@ class Paper(Executor):
         self._maker = (fee if config.maker_fee_bps is None else config.maker_fee_bps) / 10_000
         self._slip = slip / 10_000
         self._o, self._h, self._l, self._c = ctx.price_slots()
+        self._lanes: dict[str, list[Any]] = {}
         self._positions: dict[str, Position] = {}
         self._entry_fees: dict[str, float] = {}
-        self._last: dict[str, float] = {}
         self._open: dict[str, Order] = {}
         self._seen: set[str] = set()
         self._account = Account(cash=ctx.cash, equity=ctx.cash, positions=self._positions)
@@ -67,8 +67,11 @@ class Paper(Executor):
     def open_orders(self) -> list[Order]:
         return list(self._open.values())
 
+    def has_open_orders(self) -> bool:
+        return bool(self._open)
+
     def on_bar(self, symbol: str, lane: list[Any], cycle: Cycle) -> list[Fill]:
-        self._last[symbol] = lane[self._c]
+        self._lanes[symbol] = lane  # marks read the lane's latest close when asked
         if not self._open:
             return []
         fills = []
@@ -199,23 +202,35 @@ class Paper(Executor):
         side = "buy" if quantity > 0 else "sell"
         return Fill(order.client_id, t, symbol, side, abs(quantity), price, fee, liquidity, net)  # type: ignore[arg-type]
 
-    def _equity_at(self, symbol: str, price: float) -> float:
-        saved = self._last.get(symbol)
-        self._last[symbol] = price
-        equity = self.equity()
-        if saved is not None:
-            self._last[symbol] = saved
+    def _equity_at(self, symbol: str, price: float | None = None) -> float:
+        """Equity with ``symbol`` marked at ``price`` (default: its latest close) and the rest at theirs."""
+        equity = self._account.cash
+        for held, position in self._positions.items():
+            q = position.quantity
+            if not q:
+                continue
+            mark = price if held == symbol and price is not None else self._close(held, position.avg_price)
+            equity += q * (mark - position.avg_price) if _is_perp(held) else q * mark
         return equity
 
+    def _close(self, symbol: str, default: float) -> float:
+        lane = self._lanes.get(symbol)
+        close = lane[self._c] if lane is not None else None
+        return default if close is None else float(close)
+
     def equity(self) -> float:
-        equity = self._account.cash
-        last = self._last
-        for symbol, position in self._positions.items():
-            q = position.quantity
-            if q:
-                mark = last.get(symbol, position.avg_price)
-                equity += q * (mark - position.avg_price) if _is_perp(symbol) else q * mark
-        return equity
+        return self._equity_at("")
+
+    def mark_line(self, symbol: str) -> tuple[float, float] | None:
+        held = [p for p in self._positions.values() if p.quantity]
+        if not held:
+            return self._account.cash, 0.0
+        if len(held) > 1 or held[0].symbol != symbol:
+            return None
+        q = held[0].quantity
+        if _is_perp(symbol):
+            return self._account.cash - q * held[0].avg_price, q
+        return self._account.cash, q
 
     def account(self) -> Account:
         self._account.equity = self.equity()

@@ -84,10 +84,13 @@ class CandleFeed:
         self.series = series
         self.slots = slots
         self._symbols = list(series)
+        self.columns: tuple[list[float], ...] | None = None
         if len(series) == 1:
             (only,) = series.values()
             self.timeline: Sequence[int] = [t + only.timeframe_ms for t in only.time]
             self._at: list[list[tuple[str, int]]] | None = None
+            self.columns = (only.open, only.high, only.low, only.close, only.volume)
+            self.timeframe_ms = only.timeframe_ms
         else:
             entries = sorted((t + s.timeframe_ms, sym, i) for sym, s in series.items() for i, t in enumerate(s.time))
             timeline: list[int] = []

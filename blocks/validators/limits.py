@@ -71,14 +71,15 @@ class Limits(Validator):
         price = intent.price or (lane[self._close] if lane is not None else None)
         if price is None or intent.size is None:
             return self._reject("no price to size the intent against")
-        held = cycle.positions.get(intent.symbol)
+        account = cycle.account()
+        held = account.positions.get(intent.symbol)
         held_qty = held.quantity if held is not None else 0.0
-        notional = _notional(intent.size, price, cycle.equity)
+        notional = _notional(intent.size, price, account.equity)
         signed = notional if intent.side == "buy" else -notional
         after = abs(signed if intent.kind == "target" else held_qty * price + signed)
         if notional < config.min_notional_usd:
             return self._reject(f"notional {notional:.2f} is below min_notional_usd {config.min_notional_usd:g}")
-        open_symbols = {s for s, p in cycle.positions.items() if p.quantity}
+        open_symbols = {s for s, p in account.positions.items() if p.quantity}
         if config.max_open_positions is not None and held_qty == 0 and len(open_symbols) >= config.max_open_positions:
             return self._reject(
                 f"{len(open_symbols)} positions open, max_open_positions is {config.max_open_positions}"
@@ -87,7 +88,7 @@ class Limits(Validator):
         if config.max_position_usd is not None:
             room.append(config.max_position_usd)
         if config.max_total_exposure_usd is not None:
-            others = sum(abs(p.quantity) * p.avg_price for s, p in cycle.positions.items() if s != intent.symbol)
+            others = sum(abs(p.quantity) * p.avg_price for s, p in account.positions.items() if s != intent.symbol)
             room.append(config.max_total_exposure_usd - others)
         allowed = min(room)
         if allowed >= after - 1e-9:
