@@ -122,6 +122,11 @@ class Indicator(Block):
         returns the output (a tuple in ``outputs`` order when there are several), None while warming up."""
         raise NotImplementedError
 
+    def batch(self, *inputs: list[Any]) -> list[Any] | None:
+        """Optional: the whole output series at once from whole input series, equal element by element to
+        feeding ``start``'s function bar by bar (backtests use it; tests prove the equality). None if absent."""
+        return None
+
 
 class Planner(Block):
     """Proposes intents (what it wants to trade) with a decision record."""

@@ -141,6 +141,8 @@ class Pipeline:
         self.account = self.executor.account
         self.feeds: list[Feed] = []
         self.updaters: dict[str, dict[str, list[Updater]]] = {}
+        self.driven: dict[str, list[tuple[Indicator, list[str], Updater | None]]] = {}
+        """Per source: its indicators in pipeline order, their references, and (one symbol) their updater."""
 
     def _assign_slots(self) -> None:
         for _, block in self.blocks:
@@ -163,7 +165,10 @@ class Pipeline:
                 driver[block.step_id] = min(owners) if owners else ""
                 for source_id in owners:
                     for sym in self.ctx.symbols:
-                        self.updaters[source_id][sym].append(self._updater(block, sym, refs))
+                        updater = self._updater(block, sym, refs)
+                        self.updaters[source_id][sym].append(updater)
+                        if len(owners) == 1 and len(self.ctx.symbols) == 1:
+                            self.driven.setdefault(source_id, []).append((block, refs, updater))
             elif isinstance(block, Planner | Validator | Executor):
                 block.start(self.ctx)
 

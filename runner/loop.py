@@ -171,7 +171,7 @@ def _drive_columns(
     so, sh, sl, sc, sv = feed.slots
     times = feed.timeline
     source_id = str(pipeline.sources[0][0].id)
-    updaters = pipeline.updaters[source_id][symbol]
+    updaters, copies = _batch_indicators(pipeline, source_id, feed)
     executor = pipeline.executor
     on_bar, equity, pending, line = executor.on_bar, executor.equity, executor.has_open_orders, executor.mark_line
     plans = [(planner, planner.plan) for _, planner in pipeline.planners]
@@ -182,8 +182,10 @@ def _drive_columns(
     end = bisect_right(times, window.end) if window.end is not None else len(times)
     cycle = Cycle(0, pipeline.lanes, account=pipeline.account)
     on_bar(symbol, lane, cycle)  # lets the executor see the lane before any order exists
-    coefficients = line(symbol)
+    a, b = line(symbol) or (None, None)
     waiting = False
+    reporting = progress is not None
+    single = plans[0] if len(plans) == 1 else None
     for i in range(end):
         lane[so] = o[i]
         lane[sh] = h[i]
@@ -191,34 +193,66 @@ def _drive_columns(
         lane[sc] = c[i]
         lane[sv] = v[i]
         cycle.t = times[i]
+        active = False
         if waiting:
             fills = on_bar(symbol, lane, cycle)
             if fills:
                 cycle.fills.extend(fills)
-                coefficients = line(symbol)
+                active = True
             waiting = pending()
-        for update in updaters:
-            update(lane)
+        for slot, column in copies:
+            lane[slot] = column[i]
+        if updaters:
+            for update in updaters:
+                update(lane)
         if i < first:
             continue
-        for planner, plan in plans:
-            intents = plan(cycle)
+        if single is not None:
+            intents = single[1](cycle)
             if intents:
-                act(planner, intents, cycle)
-        if cycle.fills or cycle.verdicts:
+                act(single[0], intents, cycle)
+                active = True
+        else:
+            for planner, plan in plans:
+                intents = plan(cycle)
+                if intents:
+                    act(planner, intents, cycle)
+                    active = True
+        if active:
             cycle.bars = 1
             keep(cycle)
             cycle.reset(cycle.t)
             waiting = pending()
-            coefficients = line(symbol)
-        if coefficients is None:
+            a, b = line(symbol) or (None, None)
+        if a is None:
             mark(equity())
         else:
-            mark(coefficients[0] + coefficients[1] * c[i])
-        if progress is not None and not i & 0xFFFF:
-            progress(i, end)
+            mark(a + b * c[i])
+        if reporting and not i & 0xFFFF:
+            progress(i, end)  # type: ignore[misc]
             if stop():
                 end = i + 1
                 break
     recorder.times = array("q", times[first:end])
     return end - first
+
+
+def _batch_indicators(pipeline: Pipeline, source_id: str, feed: Any) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
+    """Split the source's indicators into those computed whole up front (their columns are copied into the
+    lane bar by bar) and those updated bar by bar; a batch indicator may read only columns known up front."""
+    ctx = pipeline.ctx
+    known: dict[int, list[Any]] = dict(zip(feed.slots, feed.columns, strict=True))
+    copies: list[tuple[int, list[Any]]] = []
+    updaters: list[Any] = []
+    for block, refs, updater in pipeline.driven.get(source_id, []):
+        inputs = [known.get(ctx.slot(ref)) for ref in refs]
+        result = block.batch(*inputs) if all(x is not None for x in inputs) else None  # type: ignore[arg-type]
+        if result is None:
+            updaters.append(updater)
+            continue
+        outputs = [ctx.slots[(block.step_id, name)] for name in block.output_fields(block.config)]
+        columns = [result] if len(outputs) == 1 else list(result)
+        for slot, column in zip(outputs, columns, strict=True):
+            known[slot] = column
+            copies.append((slot, column))
+    return updaters, copies

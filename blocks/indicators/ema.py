@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import accumulate
+from typing import Any
 
 from pydantic import Field
 
@@ -17,6 +19,17 @@ class Ema(Indicator):
         period: int = Field(20, gt=0, le=100_000, description="Number of bars; alpha = 2/(period+1)")
 
     example = {"of": "candles.close", "period": 20}
+
+    def batch(self, *inputs: list[Any]) -> list[Any] | None:
+        (xs,) = inputs
+        if not xs or any(x is None for x in (xs[0], xs[-1])):
+            return None
+        config = self.config
+        assert isinstance(config, self.Config)
+        alpha = 2.0 / (config.period + 1)
+        out: list[Any] = list(accumulate(xs, lambda value, x: value + alpha * (x - value)))
+        out[: config.period - 1] = [None] * min(config.period - 1, len(out))
+        return out
 
     def start(self, symbol: str) -> Callable[[float], float | None]:
         config = self.config

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from runner.errors import ConfigIssue
 
 
+_NOTHING: list[Intent] = []
+
+
 class EmaCross(Planner):
     """Cross up: go long with `size` at the next open; cross down: go flat, or short if allow_short."""
 
@@ -49,6 +52,23 @@ class EmaCross(Planner):
         assert isinstance(config, self.Config)
         self._fast, self._slow = ctx.slot(config.fast), ctx.slot(config.slow)
         self._above: dict[str, bool] = {}
+        if len(ctx.symbols) == 1:
+            self._symbol = ctx.symbols[0]
+            self._before: bool | None = None
+            self.plan = self._plan_one  # type: ignore[method-assign]
+
+    def _plan_one(self, cycle: Cycle) -> list[Intent]:
+        """``plan`` for a single symbol, without the loop: it runs on every bar of a backtest."""
+        lane = cycle.lanes[self._symbol]
+        fast, slow = lane[self._fast], lane[self._slow]
+        if fast is None or slow is None:
+            return _NOTHING
+        above = fast > slow
+        before = self._before
+        if before is above:
+            return _NOTHING
+        self._before = above
+        return _NOTHING if before is None else [self._on_cross(self._symbol, above, fast, slow)]
 
     def plan(self, cycle: Cycle) -> list[Intent]:
         intents = []
