@@ -67,8 +67,11 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
 
     def cell(text: str, width: int) -> str:
-        numeric = text[:1].isdigit() or (text[:1] in "+-." and text[1:2].isdigit())
-        return text.rjust(width) if numeric else text.ljust(width)
+        try:
+            float(text.rstrip("%").replace(",", ""))
+        except ValueError:
+            return text.ljust(width)
+        return text.rjust(width)
 
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += ["  ".join(cell(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]

@@ -1,0 +1,104 @@
+"""The loop: cycles aligned to the cadence, injected clocks, and warm-up windows, on real files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import compile_yaml
+
+from runner.cycle import BuildContext, Cycle, Pipeline
+from runner.loop import BacktestClock, ReplayClock, Window, drive
+from runner.recorder import BacktestRecorder
+
+BOT = """
+bot: loop
+version: 1.0.0
+every: {every}
+symbols: [BTC/USDT]
+pipeline:
+  - {{id: candles, uses: source.candles, with: {{timeframe: 1m}}}}
+  - {{id: ema, uses: indicator.ema, with: {{of: candles.close, period: 1}}}}
+  - {{id: plan, uses: planner.noop}}
+  - {{id: exec, uses: executor.paper}}
+"""
+T0 = 1_700_000_000_000 - 1_700_000_000_000 % 300_000  # aligned to 5 minutes
+
+
+def candles(tmp_path: Path, closes: list[float], skip: tuple[int, ...] = ()) -> Path:
+    path = tmp_path / "c.csv"
+    lines = ["timestamp,open,high,low,close,volume"]
+    lines += [f"{T0 + i * 60_000},{c},{c},{c},{c},1" for i, c in enumerate(closes) if i not in skip]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class Seen:
+    """A recorder that keeps what each cycle saw."""
+
+    def __init__(self, slot: int = 0) -> None:
+        self.slot = slot
+        self.cycles: list[tuple[int, int, float]] = []
+
+    def record(self, cycle: Cycle) -> None:
+        self.cycles.append((cycle.t, cycle.bars, cycle.lanes["BTC/USDT"][self.slot]))
+
+
+def pipeline(tmp_path: Path, every: str, closes: list[float], skip: tuple[int, ...] = ()) -> Pipeline:
+    bot = compile_yaml(BOT.format(every=every))
+    p = Pipeline(bot, BuildContext(bot, data={"BTC/USDT": str(candles(tmp_path, closes, skip))}))
+    p.open()
+    return p
+
+
+def test_a_coarser_cadence_feeds_every_bar_and_plans_once_per_cycle(tmp_path: Path) -> None:
+    p = pipeline(tmp_path, "5m", [float(i) for i in range(1, 11)])
+    seen = Seen(p.ctx.slot("ema"))
+    assert drive(p, seen, BacktestClock(), 300_000) == 2
+    # cycle t is the close of its last bar; the indicator saw all five bars (its value is the last close)
+    assert seen.cycles == [(T0 + 300_000, 5, 5.0), (T0 + 600_000, 5, 10.0)]
+
+
+def test_gaps_stay_gaps(tmp_path: Path) -> None:
+    p = pipeline(tmp_path, "1m", [1.0, 2.0, 3.0, 4.0], skip=(2,))
+    seen = Seen()
+    drive(p, seen, BacktestClock(), 60_000)
+    assert [t for t, _, _ in seen.cycles] == [T0 + 60_000, T0 + 120_000, T0 + 240_000]
+
+
+def test_replay_clock_sleeps_scaled_gaps_with_injected_time(tmp_path: Path) -> None:
+    now = [100.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(round(seconds, 9))
+        now[0] += seconds
+
+    p = pipeline(tmp_path, "1m", [1.0, 2.0, 3.0, 4.0], skip=(2,))
+    drive(p, Seen(), ReplayClock(60, now=lambda: now[0], sleep=sleep), 60_000)
+    assert sleeps == [1.0, 2.0]  # a minute of market per second; the gap takes twice as long
+
+
+def test_warm_up_before_the_window_is_not_recorded(tmp_path: Path) -> None:
+    p = pipeline(tmp_path, "1m", [float(i) for i in range(1, 11)])
+    seen = Seen()
+    drive(p, seen, BacktestClock(), 60_000, Window(start=T0 + 8 * 60_000, end=T0 + 9 * 60_000))
+    assert [t for t, _, _ in seen.cycles] == [T0 + 480_000, T0 + 540_000]
+
+
+def test_backtest_fast_path_equals_the_generic_loop(tmp_path: Path) -> None:
+    closes = [100 + (i % 17) - (i % 5) * 1.5 for i in range(400)]
+    bot_text = (Path(__file__).parents[2] / "bots" / "ema_cross.yaml").read_text()
+    bot = compile_yaml(bot_text.replace("period: 20", "period: 3").replace("period: 50", "period: 7"))
+    data = {"BTC/USDT": str(candles(tmp_path, closes))}
+    results = []
+    for fast in (True, False):
+        p = Pipeline(bot, BuildContext(bot, data=data))
+        p.open()
+        recorder = BacktestRecorder("r")
+        clock = BacktestClock() if fast else ReplayClock(0)  # any other clock takes the generic path
+        drive(p, recorder, clock, 60_000)
+        results.append(
+            (list(recorder.times), list(recorder.equity), [(f.t, f.side, f.price, f.quantity) for f in recorder.fills])
+        )
+    assert results[0] == results[1]
+    assert len(results[0][2]) > 4
