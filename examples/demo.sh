@@ -22,4 +22,5 @@ show run bots/ema_cross.yaml bots/dca_buy.yaml --replay "BTC/USDT=$btc" --replay
 show runs
 show leaderboard
 show versions ema_cross
+show explain --last
 exit 0

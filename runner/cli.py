@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=("backtest", "paper", "live"), help="only this run kind")
     p.add_argument("--db", help="the store")
 
+    p = sub.add_parser("explain", help="walk an order back to its intent, verdicts, decision and deployment")
+    p.add_argument("order", metavar="ORDER_ID", nargs="?", help="an order's client id (br-...)")
+    p.add_argument("--last", action="store_true", help="explain the newest filled order")
+    p.add_argument("--run", help="the run, when several runs have this order id")
+    p.add_argument("--db", help="the store")
+
     p = sub.add_parser("snapshot", help="print the resolved config of a bot file and its config_id")
     p.add_argument("path", metavar="FILE", help="a bot file")
     return parser

@@ -235,3 +235,22 @@ def test_several_bots_run_in_one_process(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "ema_cross@1.0.0  fill" in result.stdout and "dca_buy@1.0.0  fill" in result.stdout
     assert sorted(r[0] for r in query(db, "SELECT deployment_id FROM runs")) == ["dca_buy@1.0.0", "ema_cross@1.0.0"]
+
+
+def test_explain_walks_an_order_back_to_its_deployment(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    assert cli("backtest", EMA, "--data", str(real_candles(tmp_path, 2_000)), "--db", str(db)).returncode == 0
+    [(client_id, run_id)] = query(
+        db, "SELECT client_id, run_id FROM orders WHERE status = 'filled' ORDER BY t DESC LIMIT 1"
+    )
+    config_id = query(db, "SELECT config_id FROM deployments")[0][0]
+    lines = cli("explain", str(client_id), "--db", str(db)).stdout.splitlines()
+    assert lines[0].startswith(f"order {client_id}  BTC/USDT ")
+    assert lines[0].endswith("status filled")
+    assert any(line.startswith("  reason: ema_fast ") and "crossed" in line for line in lines)
+    assert "  verdict limits: approve" in lines
+    assert f"run {run_id} (backtest, started" in "\n".join(lines)
+    assert f"deployment ema_cross@1.0.0  config {config_id}" in lines
+    assert cli("explain", "--last", "--db", str(db)).stdout.splitlines()[0].startswith("order br-")
+    missing = cli("explain", "br-nope", "--db", str(db))
+    assert (missing.returncode, missing.stderr) == (1, "runner explain: no order br-nope\n")

@@ -1,0 +1,95 @@
+"""``runner explain ORDER_ID``: walk an order back to its intent, verdicts, decision and deployment."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from runner.cliutil import fmt_time
+from runner.store import Store
+
+
+def run(args: argparse.Namespace) -> int:
+    store = Store(args.db)
+    try:
+        order = args.order
+        if order is None:
+            newest = store.one(
+                "SELECT client_id, run_id FROM orders WHERE status = 'filled' ORDER BY rowid DESC LIMIT 1"
+            )
+            if not args.last or newest is None:
+                print(
+                    "runner explain: give an ORDER_ID, or --last" + (" (no filled order yet)" if args.last else ""),
+                    file=sys.stderr,
+                )
+                return 2 if not args.last else 1
+            order, args.run = newest["client_id"], args.run or newest["run_id"]
+        return _explain(store, order, args.run)
+    finally:
+        store.close()
+
+
+def _explain(store: Store, client_id: str, run_id: str | None) -> int:
+    sql = (
+        "SELECT o.*, r.kind AS run_kind, r.deployment_id, r.started_at FROM orders o JOIN runs r ON r.id = o.run_id "
+        "WHERE o.client_id = ?" + (" AND o.run_id = ?" if run_id else "") + " ORDER BY r.rowid DESC"
+    )
+    found = store.rows(sql, (client_id, run_id) if run_id else (client_id,))
+    if not found:
+        print(f"runner explain: no order {client_id}" + (f" in run {run_id}" if run_id else ""), file=sys.stderr)
+        return 1
+    order = found[0]
+    intent = store.one(
+        "SELECT * FROM intents WHERE run_id = ? AND t = ? AND step_id = ? AND leg = ?",
+        (order["run_id"], order["t"], order["step_id"], order["leg"]),
+    )
+    decision = store.one(
+        "SELECT * FROM decisions WHERE run_id = ? AND t = ? AND step_id = ?",
+        (order["run_id"], order["t"], order["step_id"]),
+    )
+    fills = store.rows(
+        "SELECT * FROM fills WHERE run_id = ? AND client_id = ? ORDER BY t", (order["run_id"], client_id)
+    )
+    deployment = store.one("SELECT * FROM deployments WHERE id = ?", (order["deployment_id"],))
+    assert deployment is not None
+    lines = [
+        f"order {client_id}  {order['symbol']} {order['kind']} {order['side'] or ''} {order['order_type']}"
+        f"  status {order['status']}" + (f" ({order['reason']})" if order["reason"] else "")
+    ]
+    for fill in fills:
+        pnl = f", pnl {fill['realized_pnl']:+,.2f}" if fill["realized_pnl"] is not None else ""
+        lines.append(
+            f"  filled {fmt_time(fill['t'])}: {fill['side']} {fill['quantity']:.8g} @ {fill['price']:,.2f}, "
+            f"fee {fill['fee']:,.4f} ({fill['liquidity']}){pnl}"
+        )
+    if intent is not None:
+        payload = json.loads(intent["payload"])
+        lines.append(
+            f"intent at {fmt_time(order['t'])} from step '{intent['step_id']}' (leg {intent['leg']}): "
+            f"{payload['kind']} {payload['side'] or ''} size {payload['size']}"
+        )
+        lines.append(f"  reason: {payload['reason'] or '-'}")
+        for verdict in json.loads(intent["verdicts"]):
+            lines.append(
+                f"  verdict {verdict['step']}: {verdict['action']}"
+                + (f" ({verdict['reason']})" if verdict["reason"] else "")
+            )
+    if decision is not None:
+        lines.append(
+            f"decision by '{decision['step_id']}': {decision['intents']} intent(s)"
+            + (f", note: {decision['note']}" if decision["note"] else "")
+        )
+    snapshot = json.loads(deployment["snapshot"])
+    step = next((s for s in snapshot["pipeline"] if s["id"] == order["step_id"]), None)
+    lines.append(f"run {order['run_id']} ({order['run_kind']}, started {order['started_at']})")
+    lines.append(f"deployment {deployment['id']}  config {deployment['config_id']}")
+    if step is not None:
+        lines.append(f"  step {step['id']}: {step['uses']} with {json.dumps(step['with'], sort_keys=True)}")
+    if len(found) > 1:
+        lines.append(
+            f"({len(found) - 1} other run(s) have an order with this id: same deployment, cycle and step; "
+            "pick one with --run)"
+        )
+    print("\n".join(lines))
+    return 0
