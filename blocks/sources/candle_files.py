@@ -6,9 +6,10 @@ as gaps: no candle is ever invented. Every problem names the file and the line.
 
 from __future__ import annotations
 
-import math
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from typing import Any
 
 from runner.durations import format_duration
 from runner.errors import DataError
@@ -22,12 +23,12 @@ class CandleSeries:
 
     path: str
     timeframe_ms: int
-    time: list[int]
-    open: list[float]
-    high: list[float]
-    low: list[float]
-    close: list[float]
-    volume: list[float]
+    time: Sequence[int]
+    open: Sequence[float]
+    high: Sequence[float]
+    low: Sequence[float]
+    close: Sequence[float]
+    volume: Sequence[float]
 
     def __len__(self) -> int:
         return len(self.time)
@@ -54,6 +55,15 @@ class CandleSeries:
 def load_candles(path: str) -> CandleSeries:
     """Read and check a candle file; raises DataError naming the file and line of the first problem."""
     import pyarrow as pa
+
+    try:
+        return _load(path)
+    finally:
+        pa.default_memory_pool().release_unused()  # the parsed table is gone; give its memory back
+
+
+def _load(path: str) -> CandleSeries:
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
@@ -78,29 +88,42 @@ def load_candles(path: str) -> CandleSeries:
         )
     if table.num_rows == 0:
         raise DataError(path, "no candles in the file")
-    for name in COLUMNS:
-        column = table.column(name)
+    columns = {name: table.column(name).combine_chunks() for name in COLUMNS}
+    for name, column in columns.items():
         bad = pc.is_null(column, nan_is_null=True)
         if pc.any(bad).as_py():
             raise DataError(path, f"{name} is empty or NaN", _line(pc.index(bad, True).as_py()))
-    time = table.column("timestamp").to_pylist()
-    steps = [b - a for a, b in pairwise(time)]
-    for i, step in enumerate(steps):
-        if step <= 0:
-            what = "duplicate timestamp" if step == 0 else "timestamp goes back in time"
+    time = columns["timestamp"]
+    if len(time) > 1:
+        steps = pc.subtract(time.slice(1), time.slice(0, len(time) - 1))
+        wrong = pc.less_equal(steps, 0)
+        if pc.any(wrong).as_py():
+            i = pc.index(wrong, True).as_py()
+            before, after = time[i].as_py(), time[i + 1].as_py()
+            what = "duplicate timestamp" if after == before else "timestamp goes back in time"
             raise DataError(
                 path,
-                f"{what} {time[i + 1]} (previous line has {time[i]})",
+                f"{what} {after} (previous line has {before})",
                 _line(i + 1),
                 "rows must be sorted by timestamp with no duplicates",
             )
-    columns = {name: table.column(name).to_pylist() for name in COLUMNS[1:]}
+        timeframe = pc.min(steps).as_py()
+    else:
+        timeframe = 60_000
     low, high = columns["low"], columns["high"]
-    for i, (lo, hi) in enumerate(zip(low, high, strict=True)):
-        if not 0 < lo <= hi or math.isinf(hi):
-            raise DataError(path, f"impossible candle: low {lo}, high {hi}", _line(i))
-    timeframe = min(steps) if steps else 60_000
-    return CandleSeries(path, timeframe, time, columns["open"], high, low, columns["close"], columns["volume"])
+    impossible = pc.or_(pc.or_(pc.less_equal(low, 0), pc.greater(low, high)), pc.is_inf(high))
+    if pc.any(impossible).as_py():
+        i = pc.index(impossible, True).as_py()
+        raise DataError(path, f"impossible candle: low {low[i].as_py()}, high {high[i].as_py()}", _line(i))
+    return CandleSeries(path, timeframe, _packed(time, "q"), *(_packed(columns[n], "d") for n in COLUMNS[1:]))
+
+
+def _packed(column: Any, typecode: str) -> Any:
+    """An array.array sharing nothing with Arrow: 8 bytes a value instead of a Python object each."""
+    out = array(typecode)
+    start = column.offset * 8
+    out.frombytes(memoryview(column.buffers()[1])[start : start + len(column) * 8])
+    return out
 
 
 def resample(series: CandleSeries, timeframe_ms: int) -> CandleSeries:
@@ -139,7 +162,12 @@ def resample(series: CandleSeries, timeframe_ms: int) -> CandleSeries:
     if series.time and series.time[-1] + series.timeframe_ms < (bucket or 0) + timeframe_ms:
         for column in out:
             column.pop()
-    return CandleSeries(series.path, timeframe_ms, [int(t) for t in t_out], o_out, h_out, l_out, c_out, v_out)
+    return CandleSeries(
+        series.path,
+        timeframe_ms,
+        array("q", (int(t) for t in t_out)),
+        *(array("d", col) for col in (o_out, h_out, l_out, c_out, v_out)),
+    )
 
 
 def _line(index: int) -> int:

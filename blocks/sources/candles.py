@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -84,10 +85,10 @@ class CandleFeed:
         self.series = series
         self.slots = slots
         self._symbols = list(series)
-        self.columns: tuple[list[float], ...] | None = None
+        self.columns: tuple[Sequence[float], ...] | None = None
         if len(series) == 1:
             (only,) = series.values()
-            self.timeline: Sequence[int] = [t + only.timeframe_ms for t in only.time]
+            self.timeline: Sequence[int] = array("q", map(only.timeframe_ms.__add__, only.time))
             self._at: list[list[tuple[str, int]]] | None = None
             self.columns = (only.open, only.high, only.low, only.close, only.volume)
             self.timeframe_ms = only.timeframe_ms
