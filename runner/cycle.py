@@ -43,6 +43,8 @@ class BuildContext:
     """Symbol -> file of candles to replay (backtests and replays)."""
     slots: dict[tuple[str, str], int] = field(default_factory=dict)
     price_source: str | None = None
+    requested: set[int] = field(default_factory=set)
+    """Every slot a block asked for while starting; lets a backtest write only what is read."""
     fee_bps: float | None = None
     slippage_bps: float | None = None
 
@@ -57,15 +59,17 @@ class BuildContext:
     def slot(self, ref: str) -> int:
         """The lane index of a reference such as ``candles.close`` or ``ema`` (its default output)."""
         step, _, name = ref.partition(".")
-        if name:
-            return self.slots[(step, name)]
-        return next(index for (owner, _), index in self.slots.items() if owner == step)
+        index = self.slots[(step, name)] if name else next(i for (owner, _), i in self.slots.items() if owner == step)
+        self.requested.add(index)
+        return index
 
     def price_slots(self) -> tuple[int, int, int, int]:
         """Slots of open, high, low and close of the source that prices orders."""
         if self.price_source is None:
             raise BlockError("exec", "no source with open/high/low/close prices the orders")
-        return tuple(self.slots[(self.price_source, f)] for f in ("open", "high", "low", "close"))  # type: ignore[return-value]
+        slots = tuple(self.slots[(self.price_source, f)] for f in ("open", "high", "low", "close"))
+        self.requested.update(slots)
+        return slots  # type: ignore[return-value]
 
 
 @dataclass(slots=True)
@@ -142,6 +146,8 @@ class Pipeline:
         self.feeds: list[Feed] = []
         self.updaters: dict[str, dict[str, list[Updater]]] = {}
         self.driven: dict[str, list[tuple[Indicator, list[str], Updater | None]]] = {}
+        self.planner_reads: set[int] = set()
+        """Slots the planners asked for: the only ones a planner may read each bar."""
         """Per source: its indicators in pipeline order, their references, and (one symbol) their updater."""
 
     def _assign_slots(self) -> None:
@@ -169,7 +175,13 @@ class Pipeline:
                         self.updaters[source_id][sym].append(updater)
                         if len(owners) == 1 and len(self.ctx.symbols) == 1:
                             self.driven.setdefault(source_id, []).append((block, refs, updater))
-            elif isinstance(block, Planner | Validator | Executor):
+            elif isinstance(block, Planner):
+                before = set(self.ctx.requested)
+                self.ctx.requested.clear()
+                block.start(self.ctx)
+                self.planner_reads |= self.ctx.requested
+                self.ctx.requested |= before
+            elif isinstance(block, Validator | Executor):
                 block.start(self.ctx)
 
     def _updater(self, block: Indicator, symbol: str, refs: list[str]) -> Updater:

@@ -167,8 +167,8 @@ def _drive_columns(
     order as ``drive``, without its per-bar bookkeeping. Equity is marked once per cycle."""
     (symbol,) = pipeline.lanes
     lane = pipeline.lanes[symbol]
-    o, h, lo, c, v = feed.columns
-    so, sh, sl, sc, sv = feed.slots
+    c = feed.columns[3]
+    sc = feed.slots[3]
     times = feed.timeline
     source_id = str(pipeline.sources[0][0].id)
     updaters, copies = _batch_indicators(pipeline, source_id, feed)
@@ -186,22 +186,25 @@ def _drive_columns(
     waiting = False
     reporting = progress is not None
     single = plans[0] if len(plans) == 1 else None
+    everything = [*zip(feed.slots, feed.columns, strict=True), *copies]
+    # Each bar writes only what planners read (and the close, so an account is always marked right); the
+    # whole lane is written before the executor settles a bar and before intents meet the validators.
+    # Streaming indicators read the lane themselves, so with any of them every slot is written every bar.
+    reads = pipeline.planner_reads | {sc}
+    per_bar = everything if updaters else [(slot, column) for slot, column in everything if slot in reads]
     for i in range(end):
-        lane[so] = o[i]
-        lane[sh] = h[i]
-        lane[sl] = lo[i]
-        lane[sc] = c[i]
-        lane[sv] = v[i]
+        for slot, column in per_bar:
+            lane[slot] = column[i]
         cycle.t = times[i]
         active = False
         if waiting:
+            for slot, column in everything:
+                lane[slot] = column[i]
             fills = on_bar(symbol, lane, cycle)
             if fills:
                 cycle.fills.extend(fills)
                 active = True
             waiting = pending()
-        for slot, column in copies:
-            lane[slot] = column[i]
         if updaters:
             for update in updaters:
                 update(lane)
@@ -210,12 +213,16 @@ def _drive_columns(
         if single is not None:
             intents = single[1](cycle)
             if intents:
+                for slot, column in everything:
+                    lane[slot] = column[i]
                 act(single[0], intents, cycle)
                 active = True
         else:
             for planner, plan in plans:
                 intents = plan(cycle)
                 if intents:
+                    for slot, column in everything:
+                        lane[slot] = column[i]
                     act(planner, intents, cycle)
                     active = True
         if active:
@@ -226,8 +233,10 @@ def _drive_columns(
             a, b = line(symbol) or (None, None)
         if a is None:
             mark(equity())
-        else:
+        elif b:
             mark(a + b * c[i])
+        else:
+            mark(a)
         if reporting and not i & 0xFFFF:
             progress(i, end)  # type: ignore[misc]
             if stop():

@@ -17,6 +17,9 @@ from runner.cycle import Cycle
 from runner.store import Store
 from runner.types import Fill, Order, Verdict
 
+CURVE_ENCODING = "int64 ms, float64, native byte order"
+"""How a backtest's equity curve is stored: two packed arrays (times, equity)."""
+
 
 def intent_rows(run_id: str, cycle: Cycle) -> list[dict[str, Any]]:
     rows = []
@@ -115,14 +118,17 @@ class BacktestRecorder:
         store.insert_all("intents", self.intents)
         store.insert_all("orders", [order_row(self.run_id, o) for o in self.orders])
         store.insert_all("fills", [fill_row(self.run_id, f) for f in self.fills])
-        store.insert(
+        store.insert_all(
             "equity_curves",
-            {
-                "run_id": self.run_id,
-                "points": len(self.equity),
-                "times": self.times.tobytes(),
-                "values_": self.equity.tobytes(),
-            },
+            [
+                {
+                    "run_id": self.run_id,
+                    "points": len(self.equity),
+                    "encoding": CURVE_ENCODING,
+                    "times": self.times.tobytes(),
+                    "values_": self.equity.tobytes(),
+                }
+            ],
         )
 
 

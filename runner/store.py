@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,8 @@ MIGRATIONS: list[str] = [
         run_id TEXT NOT NULL, t INTEGER NOT NULL, equity REAL NOT NULL, cash REAL NOT NULL,
         PRIMARY KEY (run_id, t));
     CREATE TABLE equity_curves (
-        run_id TEXT PRIMARY KEY, points INTEGER NOT NULL, times BLOB NOT NULL, values_ BLOB NOT NULL);
+        run_id TEXT PRIMARY KEY, points INTEGER NOT NULL, encoding TEXT NOT NULL, times BLOB NOT NULL,
+        values_ BLOB NOT NULL);
     CREATE TABLE events (
         id INTEGER PRIMARY KEY, run_id TEXT, t INTEGER, kind TEXT NOT NULL, message TEXT NOT NULL, data TEXT);
     """,
@@ -121,7 +123,8 @@ class Store:
             return
         names = list(rows[0])
         sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-        self.conn.executemany(sql, [tuple(row[n] for n in names) for row in rows])
+        values = itemgetter(*names)
+        self.conn.executemany(sql, [values(row) for row in rows] if len(names) > 1 else [(values(r),) for r in rows])
 
     def event(self, run_id: str | None, t: int | None, kind: str, message: str, data: Any = None) -> None:
         self.insert(

@@ -86,25 +86,29 @@ class Paper(Executor):
     def _try_fill(self, order: Order, lane: list[Any], cycle: Cycle) -> Fill | None:
         intent = order.intent
         o, h, lo = lane[self._o], lane[self._h], lane[self._l]
+        # The trade's direction is what it resolves to at the open; it decides the slippage and which side a
+        # limit is on (a close, or a target that shrinks the position, sells), and re-sizing may not flip it.
+        first = self._quantity(intent, o, self._taker)
+        if first is None or abs(first) <= _DUST:
+            order.status, order.reason = "cancelled", "nothing to trade"
+            return None
+        buying = first > 0
         if intent.order_type == "market":
-            price, rate, liquidity = o, self._taker, "taker"
+            price, rate, liquidity = o * (1 + self._slip if buying else 1 - self._slip), self._taker, "taker"
         else:
             limit = intent.price
             assert limit is not None
-            if intent.side == "buy" and lo <= limit:
+            if buying and lo <= limit:
                 price = min(o, limit)
-            elif intent.side == "sell" and h >= limit:
+            elif not buying and h >= limit:
                 price = max(o, limit)
             else:
                 return None  # rests for another bar
-            rate, liquidity = self._maker if price == limit else self._taker, "maker" if price == limit else "taker"
-        quantity = self._quantity(intent, price, rate)
-        if quantity is None or abs(quantity) <= _DUST:
-            order.status, order.reason = "cancelled", "nothing to trade"
+            rate, liquidity = (self._maker, "maker") if price == limit else (self._taker, "taker")
+        quantity = self._quantity(intent, price, rate) or 0.0
+        if abs(quantity) <= _DUST or (quantity > 0) != buying:
+            order.status, order.reason = "cancelled", "nothing to trade at the fill price"
             return None
-        if intent.order_type == "market":
-            price *= 1 + self._slip if quantity > 0 else 1 - self._slip
-            quantity = self._quantity(intent, price, rate) or 0.0
         quantity, reason = self._affordable(intent.symbol, quantity, price, rate, intent.leverage)
         if abs(quantity) <= _DUST:
             order.status, order.reason = "rejected", reason
@@ -154,15 +158,16 @@ class Paper(Executor):
                     fit = max(cash, 0.0) / (price * (1 + rate))
                     return (fit, "cut to the cash available") if fit > _DUST else (0.0, "insufficient cash")
             return quantity, ""
-        after = abs(current + quantity)
-        if after <= abs(current):
-            return quantity, ""
+        after = current + quantity
+        if abs(after) <= abs(current) and (after == 0 or (after > 0) == (current > 0)):
+            return quantity, ""  # shrinking a position needs no margin
         margin = self._equity_at(symbol, price) - abs(quantity) * price * rate
         limit = margin * max(leverage, 1.0) / price
-        if after > limit * (1 + 1e-12):
-            room = max(limit - abs(current), 0.0)
-            fit = room if quantity > 0 else -room
-            return (fit, "cut to the margin available") if room > _DUST else (0.0, "insufficient margin")
+        if abs(after) > limit * (1 + 1e-12):
+            fit = (limit if after > 0 else -limit) - current
+            if limit > 0 and abs(fit) > _DUST and (fit > 0) == (quantity > 0):
+                return fit, "cut to the margin available"
+            return 0.0, "insufficient margin"
         return quantity, ""
 
     # --- accounting -----------------------------------------------------------------------------------
@@ -198,6 +203,8 @@ class Paper(Executor):
             position.quantity = current + quantity
         account = self._account
         account.cash += (realized - fee) if _is_perp(symbol) else -(quantity * price) - fee
+        if -1e-9 * abs(quantity * price) < account.cash < 0:
+            account.cash = 0.0  # an all-in buy spends the cash exactly; rounding must not make it negative
         account.fees += fee
         side = "buy" if quantity > 0 else "sell"
         return Fill(order.client_id, t, symbol, side, abs(quantity), price, fee, liquidity, net)  # type: ignore[arg-type]
@@ -244,7 +251,7 @@ def _is_perp(symbol: str) -> bool:
 
 def _malformed(intent: Intent) -> str:
     if intent.kind != "close" and (intent.side is None or intent.size is None):
-        return f"a {intent.kind} intent needs a side and a size"
+        return f"{'an' if intent.kind == 'order' else 'a'} {intent.kind} intent needs a side and a size"
     if intent.order_type == "limit" and (intent.price is None or not intent.price > 0):
         return "a limit order needs a positive price"
     if intent.post_only and intent.order_type != "limit":

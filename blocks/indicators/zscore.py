@@ -26,27 +26,39 @@ class ZScore(Indicator):
         assert isinstance(config, self.Config)
         n = config.window
         window: deque[float] = deque()
-        anchor: float | None = None
-        total = squares = 0.0  # sums of (x - anchor): shifting keeps the variance exact for large prices
+        anchor = 0.0
+        total = squares = 0.0  # sums of (x - anchor) and its square over the window
+        since_exact = n
+        run, last = 0, None
 
         def update(x: float) -> tuple[float | None, float | None, float | None]:
-            nonlocal anchor, total, squares
-            if anchor is None:
-                anchor = x
+            # Sums around an anchor near the data, recomputed exactly (fsum) once per window length: O(1)
+            # amortised, and the rounding of the incremental updates never outlives one window.
+            nonlocal anchor, total, squares, since_exact, run, last
+            run = run + 1 if x == last else 1
+            last = x
+            window.append(x)
             d = x - anchor
-            window.append(d)
             total += d
             squares += d * d
             if len(window) > n:
-                old = window.popleft()
+                old = window.popleft() - anchor
                 total -= old
                 squares -= old * old
+            since_exact += 1
+            if since_exact >= n:
+                anchor = math.fsum(window) / len(window)
+                deviations = [v - anchor for v in window]
+                total, squares = math.fsum(deviations), math.fsum(v * v for v in deviations)
+                since_exact = 0
             if len(window) < n:
                 return None, None, None
-            mean = total / n
-            variance = squares / n - mean * mean
+            if run >= n:
+                return None, x, 0.0  # a constant window: no spread, no z-score
+            mean_offset = total / n
+            variance = squares / n - mean_offset * mean_offset
+            mean = anchor + mean_offset
             std = math.sqrt(variance) if variance > 0 else 0.0
-            mean += anchor
             if std == 0.0:
                 return None, mean, 0.0
             return (x - mean) / std, mean, std
