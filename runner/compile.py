@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -16,7 +16,7 @@ from runner.durations import format_duration, parse_duration
 from runner.errors import ConfigError, ConfigIssue, Path, sort_issues
 from runner.messages import describe
 from runner.registry import BlockEntry, BlockLoadError, Registry
-from runner.secrets import is_reference, literal_secrets, secret_kind
+from runner.secrets import is_reference, literal_secrets, secret_kind, secret_tokens
 from runner.snapshot import config_id
 from runner.spec import USES_PATTERN, BotHeader, StepSpec
 from runner.yaml_source import Document, load_yaml
@@ -87,9 +87,31 @@ def compile_file(path: str | FsPath, registry: Registry | None = None) -> Compil
 
 def compile_text(text: str, file: str = "<bot>", registry: Registry | None = None) -> CompiledBot:
     """Compile bot file text; raises ConfigError listing every problem, in file order."""
+    registry = registry or Registry.discover()
+    try:
+        return _compile(text, file, registry)
+    except ConfigError as exc:
+        raise ConfigError(hide_secrets(exc.issues, text)) from None
+
+
+def hide_secrets(issues: list[ConfigIssue], text: str) -> list[ConfigIssue]:
+    """Every issue with anything in ``text`` that looks like key material replaced by <hidden>, whichever
+    check wrote the message: a key can hide in a step id, a symbol, a mapping key or a YAML tag."""
+    secrets = secret_tokens(text)
+    if not secrets:
+        return issues
+
+    def clean(value: str) -> str:
+        for secret in secrets:
+            value = value.replace(secret, "<hidden>")
+        return value
+
+    return [replace(i, path=clean(i.path), message=clean(i.message), hint=clean(i.hint)) for i in issues]
+
+
+def _compile(text: str, file: str, registry: Registry) -> CompiledBot:
     from runner.checks import CHECKS
 
-    registry = registry or Registry.discover()
     doc = load_yaml(text, file)
     if not isinstance(doc.data, dict):
         raise ConfigError(
@@ -144,8 +166,7 @@ def _translate(
     exc: ValidationError, model: type[BaseModel], prefix: Path, doc: Document, hidden: set[Path]
 ) -> Iterable[ConfigIssue]:
     for error in exc.errors(include_url=False):
-        # pydantic adds tags such as 'function-after[...]' to locs inside annotated unions; YAML has none.
-        loc = tuple(p for p in error["loc"] if isinstance(p, int) or "[" not in p)
+        loc = _data_loc(_get(doc.data, prefix), error["loc"], error["type"])
         error["loc"] = loc
         path = (*prefix, *loc)
         if path in hidden and error["type"] != "extra_forbidden":
@@ -207,6 +228,37 @@ def _secret_fields(config: BlockConfig, prefix: Path, hidden: set[Path], doc: Do
             yield doc.issue(
                 path, "a credential must be a reference (value hidden)", "write ${env:NAME} or ${keystore:NAME}"
             )
+
+
+def _data_loc(data: Any, loc: tuple[int | str, ...], kind: str) -> tuple[int | str, ...]:
+    """The part of a pydantic error location that exists in the YAML: pydantic inserts tags such as
+    'function-after[...]' for annotated unions; a missing or unknown key is kept as the last part."""
+    kept: list[int | str] = []
+    for i, part in enumerate(loc):
+        found, child = _child(data, part)
+        if found:
+            data = child
+        elif not (i == len(loc) - 1 and kind in ("missing", "extra_forbidden")):
+            continue
+        kept.append(part)
+    return tuple(kept)
+
+
+def _child(data: Any, part: int | str) -> tuple[bool, Any]:
+    if isinstance(data, dict):
+        return part in data, data.get(part)
+    if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        return True, data[part]
+    return False, None
+
+
+def _get(data: Any, path: Path) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def _finish(file: str, header: BotHeader, steps: list[StepInfo], every: int) -> CompiledBot:

@@ -21,6 +21,24 @@ _LOOKS_SECRET = (
 )
 
 
+_TOKEN = re.compile(
+    r"(?<![0-9A-Za-z])(?:0x)?(?:[0-9a-fA-F]{128}|[0-9a-fA-F]{64})(?![0-9A-Za-z])|[1-9A-HJ-NP-Za-km-z]{86,90}"
+)
+
+
+def secret_tokens(text: str) -> list[str]:
+    """Everything in a file's text that looks like key material, with the decimal reading of hex keys
+    (YAML reads an unquoted 0x... as a number), longest first."""
+    found: set[str] = set()
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        found.add(token)
+        hexdigits = token.removeprefix("0x")
+        if len(hexdigits) in (64, 128) and all(c in "0123456789abcdefABCDEF" for c in hexdigits):
+            found.update({hexdigits, str(int(hexdigits, 16))})
+    return sorted(found, key=len, reverse=True)
+
+
 def is_reference(value: object) -> bool:
     """True for ``${env:NAME}`` and ``${keystore:NAME}``."""
     return isinstance(value, str) and REFERENCE.match(value) is not None

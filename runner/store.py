@@ -77,11 +77,24 @@ class Store:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self.conn.execute("PRAGMA journal_mode=WAL")
+        self._use_wal()
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.db = sqlite_utils.Database(self.conn)
         self.migrate()
+
+    def _use_wal(self) -> None:
+        # WAL is a property of the file. Switching to it needs the file to itself, and SQLite may refuse at
+        # once (not after the busy timeout) while another connection is creating the same new file.
+        for attempt in range(100):
+            try:
+                if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self.conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError:
+                if attempt == 99:
+                    raise
+                time.sleep(0.05)
 
     def migrate(self) -> None:
         """Apply the migrations this file has not seen yet."""

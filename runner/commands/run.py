@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"runner run: {exc}", file=sys.stderr)
         return 2
+    Store(args.db).close()  # create and migrate the store once, before the bots open it side by side
     stop = threading.Event()
     results: dict[str, Any] = {}
     lock = threading.Lock()
