@@ -192,9 +192,20 @@ def _drive_columns(
     # Streaming indicators read the lane themselves, so with any of them every slot is written every bar.
     reads = pipeline.planner_reads | {sc}
     per_bar = everything if updaters else [(slot, column) for slot, column in everything if slot in reads]
+    # The first four writes are unrolled (an inner loop costs more than the writes); extra ones go to a
+    # scratch slot past the lane's end, so four writes always happen.
+    lane.append(None)
+    scratch = (len(lane) - 1, c)
+    (s1, c1), (s2, c2), (s3, c3), (s4, c4) = (per_bar + [scratch] * 4)[:4]
+    rest = per_bar[4:]
     for i in range(end):
-        for slot, column in per_bar:
-            lane[slot] = column[i]
+        lane[s1] = c1[i]
+        lane[s2] = c2[i]
+        lane[s3] = c3[i]
+        lane[s4] = c4[i]
+        if rest:
+            for slot, column in rest:
+                lane[slot] = column[i]
         cycle.t = times[i]
         active = False
         if waiting:
@@ -242,6 +253,7 @@ def _drive_columns(
             if stop():
                 end = i + 1
                 break
+    lane.pop()
     recorder.times = array("q", times[first:end])
     return end - first
 

@@ -7,7 +7,7 @@ in one transaction.
 
 from __future__ import annotations
 
-import json
+import orjson
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +15,7 @@ from typing import Any
 
 from runner.cycle import Cycle
 from runner.store import Store
-from runner.types import Fill, Order, Verdict
+from runner.types import Fill, Order, Verdict, size_record
 
 CURVE_ENCODING = "int64 ms, float64, native byte order"
 """How a backtest's equity curve is stored: two packed arrays (times, equity)."""
@@ -34,8 +34,8 @@ def intent_rows(run_id: str, cycle: Cycle) -> list[dict[str, Any]]:
                 "symbol": intent.symbol,
                 "kind": intent.kind,
                 "side": intent.side,
-                "payload": json.dumps(record, sort_keys=True),
-                "verdicts": json.dumps([_verdict(v) for v in verdicts]),
+                "payload": orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode(),
+                "verdicts": orjson.dumps([_verdict(v) for v in verdicts]).decode(),
                 "approved": int(not any(v.action == "reject" for v in verdicts)),
             }
         )
@@ -80,7 +80,7 @@ def _verdict(verdict: Verdict) -> dict[str, Any]:
         "step": verdict.step_id,
         "action": verdict.action,
         "reason": verdict.reason,
-        "size": verdict.size.model_dump() if verdict.size else None,
+        "size": size_record(verdict.size) if verdict.size else None,
     }
 
 

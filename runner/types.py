@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -44,6 +45,12 @@ class Size(BaseModel):
         return {k: v for k, v in handler(self).items() if v is not None}
 
 
+@cache
+def size_record(size: Size) -> dict[str, float]:
+    """A Size as plain data (Sizes are frozen and shared by many intents, so this is computed once each)."""
+    return size.model_dump()
+
+
 Side = Literal["buy", "sell"]
 
 
@@ -75,7 +82,7 @@ class Intent:
 
     def to_record(self) -> dict[str, Any]:
         record = {k: getattr(self, k) for k in self.__slots__}
-        record["size"] = self.size.model_dump() if self.size else None
+        record["size"] = size_record(self.size) if self.size else None
         return record
 
 
