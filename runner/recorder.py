@@ -7,11 +7,12 @@ in one transaction.
 
 from __future__ import annotations
 
-import orjson
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from runner.cycle import Cycle
 from runner.store import Store
