@@ -86,42 +86,21 @@ def _one(
     lock: threading.Lock,
     finished: threading.Event,
 ) -> None:
-    try:
-        _run_bot(args, bot, options, stop, results, lock)
-    finally:
-        finished.set()
-
-
-def _run_bot(
-    args: argparse.Namespace,
-    bot: CompiledBot,
-    options: RunOptions,
-    stop: threading.Event,
-    results: dict[str, Any],
-    lock: threading.Lock,
-) -> None:
+    """One bot's paper run, in its own thread with its own store connection; always sets ``finished``."""
     name = deployment_id(bot.spec.bot, bot.spec.version)
     try:
         store = Store(args.db)
-    except Exception as exc:
-        results[name] = exc
-        return
-    try:
-        results[name] = paper(
-            store,
-            bot,
-            options,
-            ReplayClock(args.speed),
-            echo=_printer(name, lock, args.quiet),
-            stop=stop.is_set,
-            once=args.once,
-        )
+        try:
+            clock, echo = ReplayClock(args.speed), _printer(name, lock, args.quiet)
+            results[name] = paper(store, bot, options, clock, echo=echo, stop=stop.is_set, once=args.once)
+        finally:
+            store.close()
     except (DataError, BlockError, DeploymentConflict) as exc:
         results[name] = exc
     except Exception as exc:  # a bug must still stop only this bot, and say so
         results[name] = RuntimeError(f"{type(exc).__name__}: {exc}")
     finally:
-        store.close()
+        finished.set()
 
 
 def _printer(name: str, lock: threading.Lock, quiet: bool) -> Any:
