@@ -19,6 +19,12 @@ DATA = Path(os.environ.get("RUNNER_DATA_DIR", ROOT.parent / "shared" / "data"))
 _REGISTRY = Registry.discover()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_candle_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests (and the commands they start) never read or fill the user's candle cache."""
+    os.environ["RUNNER_CACHE_DIR"] = str(tmp_path_factory.mktemp("candle-cache"))
+
+
 def compile_yaml(text: str, file: str = "bot.yaml") -> CompiledBot:
     """Compile dedented YAML text with the installed blocks."""
     return compile_text(textwrap.dedent(text), file, _REGISTRY)

@@ -54,12 +54,19 @@ class CandleSeries:
 
 def load_candles(path: str) -> CandleSeries:
     """Read and check a candle file; raises DataError naming the file and line of the first problem."""
+    from blocks.sources import candle_cache
+
+    cached = candle_cache.read(path)
+    if cached is not None:
+        return cached
     import pyarrow as pa
 
     try:
-        return _load(path)
+        series = _load(path)
     finally:
         pa.default_memory_pool().release_unused()  # the parsed table is gone; give its memory back
+    candle_cache.write(series)
+    return series
 
 
 def _load(path: str) -> CandleSeries:
