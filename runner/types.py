@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
-    StringConstraints,
     model_serializer,
     model_validator,
 )
 
-from runner.spec import SYMBOL_PATTERN
+from runner.spec import Symbol
 
-Symbol = Annotated[str, StringConstraints(pattern=SYMBOL_PATTERN)]
+__all__ = ["Fill", "Intent", "Order", "Position", "Side", "Size", "Symbol", "Timeframe", "Verdict", "size_record"]
 Timeframe = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w"]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import accumulate
 from typing import Any
 
 from pydantic import Field
@@ -27,7 +26,11 @@ class Ema(Indicator):
         config = self.config
         assert isinstance(config, self.Config)
         alpha = 2.0 / (config.period + 1)
-        out: list[Any] = list(accumulate(xs, lambda value, x: value + alpha * (x - value)))
+        out: list[Any] = []
+        append, value = out.append, xs[0]
+        for x in xs:  # the same arithmetic as the streaming update, so the results are identical
+            value += alpha * (x - value)
+            append(value)
         out[: config.period - 1] = [None] * min(config.period - 1, len(out))
         return out
 
