@@ -32,11 +32,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_deployment ON runs(deployment_id);
     CREATE TABLE cycles (
         run_id TEXT NOT NULL, t INTEGER NOT NULL, status TEXT NOT NULL, error TEXT, bars INTEGER,
-        equity REAL, cash REAL, intents INTEGER, orders INTEGER, fills INTEGER, PRIMARY KEY (run_id, t));
+        equity REAL, cash REAL, intents INTEGER, orders INTEGER, fills INTEGER, PRIMARY KEY (run_id, t))
+        WITHOUT ROWID;
     CREATE TABLE decisions (
-        id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, t INTEGER NOT NULL, step_id TEXT NOT NULL, note TEXT,
-        intents INTEGER NOT NULL);
-    CREATE INDEX decisions_run ON decisions(run_id, t);
+        run_id TEXT NOT NULL, t INTEGER NOT NULL, step_id TEXT NOT NULL, note TEXT, intents INTEGER NOT NULL,
+        PRIMARY KEY (run_id, t, step_id)) WITHOUT ROWID;
     CREATE TABLE intents (
         id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, t INTEGER NOT NULL, step_id TEXT NOT NULL,
         leg INTEGER NOT NULL, symbol TEXT NOT NULL, kind TEXT NOT NULL, side TEXT, payload TEXT NOT NULL,
@@ -44,18 +44,17 @@ MIGRATIONS: list[str] = [
     CREATE TABLE orders (
         run_id TEXT NOT NULL, client_id TEXT NOT NULL, t INTEGER NOT NULL, step_id TEXT NOT NULL,
         leg INTEGER NOT NULL, symbol TEXT NOT NULL, kind TEXT NOT NULL, side TEXT, order_type TEXT NOT NULL,
-        price REAL, status TEXT NOT NULL, reason TEXT, PRIMARY KEY (run_id, client_id));
+        price REAL, status TEXT NOT NULL, reason TEXT, PRIMARY KEY (run_id, client_id)) WITHOUT ROWID;
     CREATE TABLE fills (
         id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, client_id TEXT NOT NULL, t INTEGER NOT NULL,
         symbol TEXT NOT NULL, side TEXT NOT NULL, quantity REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL,
         liquidity TEXT NOT NULL, realized_pnl REAL, UNIQUE (run_id, client_id, t));
-    CREATE INDEX fills_run ON fills(run_id, t);
     CREATE TABLE positions (
         run_id TEXT NOT NULL, t INTEGER NOT NULL, symbol TEXT NOT NULL, quantity REAL NOT NULL,
-        avg_price REAL NOT NULL, realized_pnl REAL NOT NULL, PRIMARY KEY (run_id, t, symbol));
+        avg_price REAL NOT NULL, realized_pnl REAL NOT NULL, PRIMARY KEY (run_id, t, symbol)) WITHOUT ROWID;
     CREATE TABLE equity (
         run_id TEXT NOT NULL, t INTEGER NOT NULL, equity REAL NOT NULL, cash REAL NOT NULL,
-        PRIMARY KEY (run_id, t));
+        PRIMARY KEY (run_id, t)) WITHOUT ROWID;
     CREATE TABLE equity_curves (
         run_id TEXT PRIMARY KEY, points INTEGER NOT NULL, encoding TEXT NOT NULL, times BLOB NOT NULL,
         values_ BLOB NOT NULL);

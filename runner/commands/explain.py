@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
         order = args.order
         if order is None:
             newest = store.one(
-                "SELECT client_id, run_id FROM orders WHERE status = 'filled' ORDER BY rowid DESC LIMIT 1"
+                "SELECT client_id, run_id FROM orders WHERE status = 'filled' ORDER BY t DESC LIMIT 1"
             )
             if not args.last or newest is None:
                 print(
