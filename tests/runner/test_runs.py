@@ -254,3 +254,14 @@ def test_explain_walks_an_order_back_to_its_deployment(tmp_path: Path) -> None:
     assert cli("explain", "--last", "--db", str(db)).stdout.splitlines()[0].startswith("order br-")
     missing = cli("explain", "br-nope", "--db", str(db))
     assert (missing.returncode, missing.stderr) == (1, "runner explain: no order br-nope\n")
+
+
+def test_once_records_one_cycle_and_the_next_call_continues_the_run(tmp_path: Path) -> None:
+    data, db = real_candles(tmp_path, 300), tmp_path / "r.db"
+    for expected in (1, 2, 3):
+        result = cli("run", EMA, "--replay", str(data), "--once", "--quiet", "--db", str(db))
+        assert result.returncode == 0, result.stderr
+        assert query(db, "SELECT COUNT(*), COUNT(DISTINCT run_id) FROM cycles") == [(expected, 1)]
+    assert query(db, "SELECT status FROM runs") == [("stopped",)]
+    times = [r[0] for r in query(db, "SELECT t FROM cycles ORDER BY t")]
+    assert times[1] - times[0] == times[2] - times[1] == 60_000
