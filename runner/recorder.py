@@ -140,6 +140,8 @@ class CycleRecorder:
     store: Store
     run_id: str
     echo: Callable[[Cycle], None] | None = None
+    recorded: int = 0
+    """Cycles written by this recorder."""
     _orders: dict[str, Order] = field(default_factory=dict)
     _positions: dict[str, tuple[float, float]] = field(default_factory=dict)
 
@@ -176,6 +178,7 @@ class CycleRecorder:
             self._record_positions(cycle, account.positions)
             store.insert("equity", {"run_id": run_id, "t": cycle.t, "equity": account.equity, "cash": account.cash})
             store.conn.execute("UPDATE runs SET last_t = ? WHERE id = ?", (cycle.t, run_id))
+        self.recorded += 1
         if self.echo is not None:
             self.echo(cycle)
 

@@ -160,17 +160,8 @@ def paper(
     if previous:
         store.event(run_id, skip_until, "resume", f"resumed after cycle {skip_until}")
     recorder = CycleRecorder(store, run_id, echo)
-    recorded = [0]
-    base_record = recorder.record
-
-    def record(cycle: Cycle) -> None:
-        base_record(cycle)
-        recorded[0] += 1
-
-    recorder.record = record  # type: ignore[method-assign]
-
     def should_stop() -> bool:
-        return stop() or (once and recorded[0] >= 1)
+        return stop() or (once and recorder.recorded >= 1)
 
     try:
         drive(
