@@ -227,34 +227,78 @@ class Pipeline:
                 update(lane)
 
     def decide(self, cycle: Cycle, due: Callable[[StepInfo, int], bool] | None = None) -> None:
-        """Planners, then every validator on every intent, then the executor takes the approved ones."""
+        """Planners, then every validator on every intent, then the executor takes the approved ones.
+
+        Orders are sent only once every planner and validator of the cycle has run without error: a step
+        that raises marks the cycle failed, and nothing of it reaches the executor.
+        """
+        orders: list[Order] = []
         for step, planner in self.planners:
             if due is not None and not due(step, cycle.t):
                 continue
-            intents = planner.plan(cycle)
+            intents = self.plan(planner, cycle)
             if intents:
-                self.act(planner, intents, cycle)
+                orders += self.act(planner, intents, cycle)
+            if cycle.error:
+                return
+        self.send(orders, cycle)
 
-    def act(self, planner: Planner, intents: list[Intent], cycle: Cycle) -> None:
-        """Record a planner's decision, validate each intent, and send the approved ones as orders."""
+    def plan(self, planner: Planner, cycle: Cycle) -> list[Intent]:
+        """A planner's intents; a planner that raises fails the cycle."""
+        try:
+            intents = planner.plan(cycle)
+        except Exception as exc:
+            self.fail(cycle, planner.step_id, exc)
+            return []
+        return self.checked(planner, intents, cycle) if intents else []
+
+    def checked(self, planner: Planner, intents: Any, cycle: Cycle) -> list[Intent]:
+        """A planner's non-empty result, if it is a list of Intent; otherwise the cycle fails."""
+        if type(intents) is list and all(type(i) is Intent for i in intents):
+            return intents
+        self.fail(cycle, planner.step_id, TypeError(f"plan() must return a list of Intent, not {intents!r:.80}"))
+        return []
+
+    def act(self, planner: Planner, intents: list[Intent], cycle: Cycle) -> list[Order]:
+        """Record a planner's decision and validate each intent; returns the orders for the approved ones."""
         cycle.decisions.append(Decision(planner.step_id, intents))
+        orders = []
         for leg, intent in enumerate(intents):
             intent.step_id = planner.step_id
             intent.leg = leg
             verdicts = self._validate(intent, cycle)
+            if verdicts is None:
+                return []
             cycle.verdicts.append((intent, verdicts))
             if any(v.action == "reject" for v in verdicts):
                 continue
-            order = Order(
-                client_id(self.ctx.deployment_id, cycle.t, planner.step_id, leg), cycle.t, intent.symbol, intent
+            orders.append(
+                Order(client_id(self.ctx.deployment_id, cycle.t, planner.step_id, leg), cycle.t, intent.symbol, intent)
             )
+        return orders
+
+    def send(self, orders: list[Order], cycle: Cycle) -> None:
+        """Hand approved orders to the executor (a failed cycle sends none)."""
+        if cycle.error:
+            return
+        for order in orders:
             cycle.orders.append(order)
             self.executor.submit(order, cycle)
 
-    def _validate(self, intent: Intent, cycle: Cycle) -> list[Verdict]:
+    def fail(self, cycle: Cycle, step_id: str, exc: Exception) -> None:
+        """Mark the cycle failed because of a step; it is recorded, and sends no order."""
+        error = BlockError(step_id, f"{type(exc).__name__}: {exc}")
+        cycle.error = cycle.error or str(error)
+        cycle.events.append(("block_error", str(error)))
+
+    def _validate(self, intent: Intent, cycle: Cycle) -> list[Verdict] | None:
         verdicts = []
         for _, validator in self.validators:
-            verdict = validator.verdict(intent, cycle)
+            try:
+                verdict = validator.verdict(intent, cycle)
+            except Exception as exc:
+                self.fail(cycle, validator.step_id, exc)
+                return None
             verdicts.append(verdict)
             if verdict.action == "reject":
                 break

@@ -174,8 +174,9 @@ def _drive_columns(
     updaters, copies = _batch_indicators(pipeline, source_id, feed)
     executor = pipeline.executor
     on_bar, equity, pending, line = executor.on_bar, executor.equity, executor.has_open_orders, executor.mark_line
-    plans = [(planner, planner.plan) for _, planner in pipeline.planners]
-    act = pipeline.act
+    planners = [(planner, planner.plan) for _, planner in pipeline.planners]
+    act, send, fail, checked = pipeline.act, pipeline.send, pipeline.fail, pipeline.checked
+    pending_orders: list[Any] = []
     mark = recorder.equity.append
     keep = recorder.record_activity
     first = bisect_left(times, window.start) if window.start is not None else 0
@@ -185,7 +186,6 @@ def _drive_columns(
     a, b = line(symbol) or (None, None)
     waiting = False
     reporting = progress is not None
-    single = plans[0] if len(plans) == 1 else None
     everything = [*zip(feed.slots, feed.columns, strict=True), *copies]
     # Each bar writes only what planners read (and the close, so an account is always marked right); the
     # whole lane is written before the executor settles a bar and before intents meet the validators.
@@ -221,21 +221,29 @@ def _drive_columns(
                 update(lane)
         if i < first:
             continue
-        if single is not None:
-            intents = single[1](cycle)
+        plan_failed = False
+        for planner, plan in planners:
+            try:
+                intents = plan(cycle)
+            except Exception as exc:
+                fail(cycle, planner.step_id, exc)
+                intents = None
+            if intents:
+                intents = checked(planner, intents, cycle)
             if intents:
                 for slot, column in everything:
                     lane[slot] = column[i]
-                act(single[0], intents, cycle)
+                orders = act(planner, intents, cycle)
                 active = True
-        else:
-            for planner, plan in plans:
-                intents = plan(cycle)
-                if intents:
-                    for slot, column in everything:
-                        lane[slot] = column[i]
-                    act(planner, intents, cycle)
-                    active = True
+                if orders and not cycle.error:
+                    pending_orders += orders
+            if cycle.error:
+                plan_failed = active = True
+                break
+        if pending_orders:
+            if not plan_failed:
+                send(pending_orders, cycle)
+            pending_orders = []
         if active:
             cycle.bars = 1
             keep(cycle)

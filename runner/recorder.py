@@ -43,6 +43,13 @@ def intent_rows(run_id: str, cycle: Cycle) -> list[dict[str, Any]]:
     return rows
 
 
+def event_rows(run_id: str, cycle: Cycle) -> list[dict[str, Any]]:
+    return [
+        {"run_id": run_id, "t": cycle.t, "kind": kind, "message": message, "data": None}
+        for kind, message in cycle.events
+    ]
+
+
 def order_row(run_id: str, order: Order) -> dict[str, Any]:
     intent = order.intent
     return {
@@ -96,6 +103,7 @@ class BacktestRecorder:
     orders: list[Order] = field(default_factory=list)
     fills: list[Fill] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, cycle: Cycle) -> None:
         self.times.append(cycle.t)
@@ -104,6 +112,8 @@ class BacktestRecorder:
 
     def record_activity(self, cycle: Cycle) -> None:
         """Keep what a cycle decided and did (not its equity point)."""
+        if cycle.events:
+            self.events.extend(event_rows(self.run_id, cycle))
         if cycle.fills:
             self.fills.extend(cycle.fills)
         if cycle.verdicts:
@@ -115,6 +125,7 @@ class BacktestRecorder:
             )
 
     def save(self, store: Store) -> None:
+        store.insert_all("events", self.events)
         store.insert_all("decisions", self.decisions)
         store.insert_all("intents", self.intents)
         store.insert_all("orders", [order_row(self.run_id, o) for o in self.orders])
@@ -174,6 +185,7 @@ class CycleRecorder:
             store.insert_all("intents", intent_rows(run_id, cycle))
             store.insert_all("orders", [order_row(run_id, o) for o in cycle.orders])
             store.insert_all("fills", [fill_row(run_id, f) for f in cycle.fills])
+            store.insert_all("events", event_rows(run_id, cycle))
             self._update_orders(cycle)
             self._record_positions(cycle, account.positions)
             store.insert("equity", {"run_id": run_id, "t": cycle.t, "equity": account.equity, "cash": account.cash})

@@ -125,6 +125,7 @@ def backtest(
         ),
         "orders": len(recorder.orders),
         "fills": len(recorder.fills),
+        "failed_cycles": sum(e["kind"] == "block_error" for e in recorder.events),
     }
     with store.transaction():
         recorder.save(store)
@@ -160,6 +161,7 @@ def paper(
     if previous:
         store.event(run_id, skip_until, "resume", f"resumed after cycle {skip_until}")
     recorder = CycleRecorder(store, run_id, echo)
+
     def should_stop() -> bool:
         return stop() or (once and recorder.recorded >= 1)
 

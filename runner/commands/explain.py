@@ -15,9 +15,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         order = args.order
         if order is None:
-            newest = store.one(
-                "SELECT client_id, run_id FROM orders WHERE status = 'filled' ORDER BY t DESC LIMIT 1"
-            )
+            newest = store.one("SELECT client_id, run_id FROM orders WHERE status = 'filled' ORDER BY t DESC LIMIT 1")
             if not args.last or newest is None:
                 print(
                     "runner explain: give an ORDER_ID, or --last" + (" (no filled order yet)" if args.last else ""),

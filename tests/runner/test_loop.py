@@ -102,3 +102,34 @@ def test_backtest_fast_path_equals_the_generic_loop(tmp_path: Path) -> None:
         )
     assert results[0] == results[1]
     assert len(results[0][2]) > 4
+
+
+class Flaky:
+    """Wraps a planner so that it raises on every third call: a fault injected into a real block."""
+
+    def __init__(self, plan):  # type: ignore[no-untyped-def]
+        self.plan, self.calls = plan, 0
+
+    def __call__(self, cycle: Cycle):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls % 3 == 0:
+            raise RuntimeError("feed went away")
+        return self.plan(cycle)
+
+
+def test_a_raising_planner_fails_its_cycle_sends_nothing_and_the_run_goes_on(tmp_path: Path) -> None:
+    closes = [100 + (i % 17) - (i % 5) * 1.5 for i in range(400)]
+    bot_text = (Path(__file__).parents[2] / "bots" / "ema_cross.yaml").read_text()
+    bot = compile_yaml(bot_text.replace("period: 20", "period: 3").replace("period: 50", "period: 7"))
+    for clock in (BacktestClock(), ReplayClock(0)):  # the fast path and the generic loop
+        p = Pipeline(bot, BuildContext(bot, data={"BTC/USDT": str(candles(tmp_path, closes))}))
+        p.open()
+        planner = p.planners[0][1]
+        planner.plan = Flaky(planner.plan)  # type: ignore[method-assign]
+        recorder = BacktestRecorder("r")
+        drive(p, recorder, clock, 60_000)
+        failed = {e["t"] for e in recorder.events}
+        assert len(failed) == 400 // 3
+        assert all(e["message"] == "step 'plan': RuntimeError: feed went away" for e in recorder.events)
+        assert recorder.orders and not failed & {o.t for o in recorder.orders}
+        assert len(recorder.equity) == 400
