@@ -82,18 +82,25 @@ def drive(
     if fast is not None and isinstance(recorder, BacktestRecorder) and isinstance(clock, BacktestClock):
         return _drive_columns(pipeline, fast, recorder, window, stop, progress)
     cycle = Cycle(0, pipeline.lanes, account=pipeline.account)
-    decide, on_bar = pipeline.decide, pipeline.on_bar
+    on_bar = pipeline.on_bar
     recorded = 0
     current: int | None = None
     total = sum(len(f.timeline) for f in pipeline.feeds)
+
+    def finish(t: int) -> None:
+        """Plan, validate and act on the cycle at ``t``, then record it unless an earlier attempt did."""
+        nonlocal recorded
+        if _trades(t, window):
+            pipeline.decide(cycle, due)
+            if window.skip_until is None or t > window.skip_until:
+                recorder.record(cycle)
+                recorded += 1
+
     for n, (t, source_id, feed_index, i) in enumerate(_bars(pipeline)):
         cycle_t = t if t % every_ms == 0 else t - t % every_ms + every_ms
         if cycle_t != current:
-            if current is not None and _trades(current, window):
-                decide(cycle, due)
-                if window.skip_until is None or current > window.skip_until:
-                    recorder.record(cycle)
-                    recorded += 1
+            if current is not None:
+                finish(current)
             if (window.end is not None and cycle_t > window.end) or stop():
                 current = None
                 break
@@ -110,11 +117,8 @@ def drive(
             raise
         except Exception as exc:
             raise BlockError(source_id, f"{type(exc).__name__}: {exc}") from exc
-    if current is not None and _trades(current, window):
-        decide(cycle, due)
-        if window.skip_until is None or current > window.skip_until:
-            recorder.record(cycle)
-            recorded += 1
+    if current is not None:
+        finish(current)
     return recorded
 
 
