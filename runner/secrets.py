@@ -76,15 +76,3 @@ def literal_secrets(data: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
         kind = secret_kind(data)  # strings and numbers alike
         if kind:
             yield path, kind
-
-
-def redact(data: Any) -> Any:
-    """A copy of ``data`` with anything that looks like key material replaced; references are kept."""
-    if isinstance(data, dict):
-        return {
-            k: ("<redacted>" if is_secret_key_name(k) and not is_reference(v) and v else redact(v))
-            for k, v in data.items()
-        }
-    if isinstance(data, list):
-        return [redact(v) for v in data]
-    return "<redacted>" if secret_kind(data) else data

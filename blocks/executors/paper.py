@@ -64,9 +64,6 @@ class Paper(Executor):
         self._open.clear()
         return cancelled
 
-    def open_orders(self) -> list[Order]:
-        return list(self._open.values())
-
     def has_open_orders(self) -> bool:
         return bool(self._open)
 

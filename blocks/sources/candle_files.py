@@ -33,24 +33,6 @@ class CandleSeries:
     def __len__(self) -> int:
         return len(self.time)
 
-    def between(self, start_ms: int | None, end_ms: int | None) -> CandleSeries:
-        """The candles that open at or after ``start_ms`` and close at or before ``end_ms``."""
-        from bisect import bisect_left, bisect_right
-
-        lo = bisect_left(self.time, start_ms) if start_ms is not None else 0
-        hi = bisect_right(self.time, end_ms - self.timeframe_ms) if end_ms is not None else len(self.time)
-        cut = slice(lo, max(lo, hi))
-        return CandleSeries(
-            self.path,
-            self.timeframe_ms,
-            self.time[cut],
-            self.open[cut],
-            self.high[cut],
-            self.low[cut],
-            self.close[cut],
-            self.volume[cut],
-        )
-
 
 def load_candles(path: str) -> CandleSeries:
     """Read and check a candle file; raises DataError naming the file and line of the first problem."""
