@@ -144,7 +144,7 @@ class Pipeline:
         self.lanes: dict[str, list[Any]] = {sym: [None] * len(ctx.slots) for sym in ctx.symbols}
         self.account = self.executor.account
         self.feeds: list[Feed] = []
-        self.updaters: dict[str, dict[str, list[Updater]]] = {}
+        self.updaters: dict[str, dict[str, list[tuple[str, Updater]]]] = {}
         self.driven: dict[str, list[tuple[Indicator, list[str], Updater | None]]] = {}
         self.planner_reads: set[int] = set()
         """Slots the planners asked for: the only ones a planner may read each bar."""
@@ -172,7 +172,7 @@ class Pipeline:
                 for source_id in owners:
                     for sym in self.ctx.symbols:
                         updater = self._updater(block, sym, refs)
-                        self.updaters[source_id][sym].append(updater)
+                        self.updaters[source_id][sym].append((block.step_id, updater))
                         if len(owners) == 1 and len(self.ctx.symbols) == 1:
                             self.driven.setdefault(source_id, []).append((block, refs, updater))
             elif isinstance(block, Planner):
@@ -217,14 +217,21 @@ class Pipeline:
         cycle.bars += 1
         if source_id == self.ctx.price_source:
             for sym in symbols:
-                fills = self.executor.on_bar(sym, lanes[sym], cycle)
+                fills = self.settle(sym, lanes[sym], cycle)
                 if fills:
                     cycle.fills.extend(fills)
         updaters = self.updaters[source_id]
         for sym in symbols:
-            lane = lanes[sym]
-            for update in updaters[sym]:
-                update(lane)
+            update_all(updaters[sym], lanes[sym])
+
+    def settle(self, symbol: str, lane: list[Any], cycle: Cycle) -> list[Fill]:
+        """The executor settles a bar; if it raises, the run stops with an error naming the executor step."""
+        try:
+            return self.executor.on_bar(symbol, lane, cycle)
+        except BlockError:
+            raise
+        except Exception as exc:
+            raise BlockError(self.executor.step_id, f"{type(exc).__name__}: {exc}") from exc
 
     def decide(self, cycle: Cycle, due: Callable[[StepInfo, int], bool] | None = None) -> None:
         """Planners, then every validator on every intent, then the executor takes the approved ones.
@@ -305,6 +312,17 @@ class Pipeline:
             if verdict.action == "resize" and verdict.size is not None:
                 intent.size = verdict.size
         return verdicts
+
+
+def update_all(updaters: list[tuple[str, Updater]], lane: list[Any]) -> None:
+    """Run indicator updates in order; one that raises stops the run with an error naming its step (its
+    state is half-updated, so going on would feed wrong values to everything downstream)."""
+    step_id = ""
+    try:
+        for step_id, update in updaters:  # noqa: B007 -- read in the except below
+            update(lane)
+    except Exception as exc:
+        raise BlockError(step_id, f"{type(exc).__name__}: {exc}") from exc
 
 
 def _refs(block: Block) -> list[str]:

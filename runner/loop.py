@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from runner.compile import StepInfo
-from runner.cycle import Cycle, Pipeline
+from runner.cycle import Cycle, Pipeline, update_all
 from runner.errors import BlockError
 from runner.recorder import BacktestRecorder
 
@@ -110,13 +110,11 @@ def drive(
             cycle.reset(cycle_t)
             if _trades(cycle_t, window) and (window.skip_until is None or cycle_t > window.skip_until):
                 clock.wait_until(cycle_t)
-        symbols = pipeline.feeds[feed_index].emit(i, pipeline.lanes)
         try:
-            on_bar(source_id, symbols, cycle)
-        except BlockError:
-            raise
+            symbols = pipeline.feeds[feed_index].emit(i, pipeline.lanes)
         except Exception as exc:
             raise BlockError(source_id, f"{type(exc).__name__}: {exc}") from exc
+        on_bar(source_id, symbols, cycle)
     if current is not None:
         finish(current)
     return recorded
@@ -177,7 +175,7 @@ def _drive_columns(
     source_id = str(pipeline.sources[0][0].id)
     updaters, copies = _batch_indicators(pipeline, source_id, feed)
     executor = pipeline.executor
-    on_bar, equity, pending, line = executor.on_bar, executor.equity, executor.has_open_orders, executor.mark_line
+    on_bar, equity, pending, line = pipeline.settle, executor.equity, executor.has_open_orders, executor.mark_line
     planners = [(planner, planner.plan) for _, planner in pipeline.planners]
     act, send, fail, checked = pipeline.act, pipeline.send, pipeline.fail, pipeline.checked
     pending_orders: list[Any] = []
@@ -221,8 +219,7 @@ def _drive_columns(
                 active = True
             waiting = pending()
         if updaters:
-            for update in updaters:
-                update(lane)
+            update_all(updaters, lane)
         if i < first:
             continue
         plan_failed = False
@@ -281,7 +278,7 @@ def _batch_indicators(pipeline: Pipeline, source_id: str, feed: Any) -> tuple[li
         inputs = [known.get(ctx.slot(ref)) for ref in refs]
         result = block.batch(*inputs) if all(x is not None for x in inputs) else None  # type: ignore[arg-type]
         if result is None:
-            updaters.append(updater)
+            updaters.append((block.step_id, updater))
             continue
         outputs = [ctx.slots[(block.step_id, name)] for name in block.output_fields(block.config)]
         columns = [result] if len(outputs) == 1 else list(result)

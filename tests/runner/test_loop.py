@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from conftest import compile_yaml
 
 from runner.cycle import BuildContext, Cycle, Pipeline
@@ -133,3 +136,36 @@ def test_a_raising_planner_fails_its_cycle_sends_nothing_and_the_run_goes_on(tmp
         assert all(e["message"] == "step 'plan': RuntimeError: feed went away" for e in recorder.events)
         assert recorder.orders and not failed & {o.t for o in recorder.orders}
         assert len(recorder.equity) == 400
+
+
+def faulty(function: Callable[..., Any], on_call: int) -> Callable[..., Any]:
+    """``function``, but raising ZeroDivisionError on call number ``on_call``: a fault injected into a real block."""
+    calls = [0]
+
+    def wrapped(*args: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == on_call:
+            raise ZeroDivisionError("division by zero")
+        return function(*args)
+
+    return wrapped
+
+
+@pytest.mark.parametrize("step", ["ema", "exec"])
+def test_an_indicator_or_executor_that_raises_stops_the_run_naming_its_step(tmp_path: Path, step: str) -> None:
+    from runner.errors import BlockError
+
+    bot = compile_yaml(BOT.format(every="1m"))
+    for clock in (BacktestClock(), ReplayClock(0)):  # the fast path and the generic loop
+        p = Pipeline(bot, BuildContext(bot, data={"BTC/USDT": str(candles(tmp_path, [1.0, 2.0, 3.0]))}))
+        block: Any = next(b for _, b in p.blocks if b.step_id == step)
+        if step == "ema":  # its update function raises on the second bar (streaming: no batch form)
+            start = block.start
+            block.batch = lambda *columns: None
+            block.start = lambda symbol, start=start: faulty(start(symbol), on_call=2)
+        else:  # the executor raises the first time it is asked to settle a bar
+            block.on_bar = faulty(block.on_bar, on_call=1)
+        p.open()
+        with pytest.raises(BlockError) as caught:
+            drive(p, BacktestRecorder("r"), clock, 60_000)
+        assert str(caught.value) == f"step '{step}': ZeroDivisionError: division by zero"
