@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
@@ -139,6 +139,13 @@ class Planner(Block):
     def plan(self, cycle: Cycle) -> list[Intent]:
         """The intents for this cycle; pure: reads only the cycle."""
         raise NotImplementedError
+
+    def wake(self, columns: Mapping[int, Sequence[Any]], first: int, end: int) -> Sequence[int] | None:
+        """Optional, for a backtest of one symbol: given each value slot's whole column, the bars in
+        ``[first, end)`` (ascending) at which ``plan`` may return intents. Calling ``plan`` only at these
+        bars, and at any others, must give the same intents as calling it at every bar from ``first``; the
+        backtest then skips the rest (tests prove the equality). None: every bar."""
+        return None
 
 
 class Validator(Block):

@@ -166,7 +166,11 @@ def _drive_columns(
     progress: Callable[[int, int], None] | None,
 ) -> int:
     """The backtest loop for the common shape, reading the columns directly: the same steps in the same
-    order as ``drive``, without its per-bar bookkeeping. Equity is marked once per cycle."""
+    order as ``drive``, without its per-bar bookkeeping. Equity is marked once per cycle.
+
+    When every planner names the bars it can act on (``Planner.wake``) and no indicator streams, the loop
+    visits only those bars and the bars where the executor has orders to fill; in between nothing can
+    happen, so the equity of the skipped bars is marked in bulk from the executor's mark line."""
     (symbol,) = pipeline.lanes
     lane = pipeline.lanes[symbol]
     c = feed.columns[3]
@@ -179,7 +183,8 @@ def _drive_columns(
     planners = [(planner, planner.plan) for _, planner in pipeline.planners]
     act, send, fail, checked = pipeline.act, pipeline.send, pipeline.fail, pipeline.checked
     pending_orders: list[Any] = []
-    mark = recorder.equity.append
+    marks = recorder.equity
+    mark = marks.append
     keep = recorder.record_activity
     first = bisect_left(times, window.start) if window.start is not None else 0
     end = bisect_right(times, window.end) if window.end is not None else len(times)
@@ -189,6 +194,9 @@ def _drive_columns(
     waiting = False
     reporting = progress is not None
     everything = [*zip(feed.slots, feed.columns, strict=True), *copies]
+    wakes = None if updaters else _wakes(pipeline, dict(everything), first, end)
+    skip_to = first if wakes is not None else 0
+    next_wake = 0
     # Each bar writes only what planners read (and the close, so an account is always marked right); the
     # whole lane is written before the executor settles a bar and before intents meet the validators.
     # Streaming indicators read the lane themselves, so with any of them every slot is written every bar.
@@ -201,6 +209,8 @@ def _drive_columns(
     (s1, c1), (s2, c2), (s3, c3), (s4, c4) = (per_bar + [scratch] * 4)[:4]
     rest = per_bar[4:]
     for i in range(end):
+        if i < skip_to:
+            continue
         lane[s1] = c1[i]
         lane[s2] = c2[i]
         lane[s3] = c3[i]
@@ -257,7 +267,18 @@ def _drive_columns(
             mark(a + b * c[i])
         else:
             mark(a)
-        if reporting and not i & 0xFFFF:
+        if wakes is not None and not waiting and a is not None:
+            while next_wake < len(wakes) and wakes[next_wake] <= i:
+                next_wake += 1
+            skip_to = wakes[next_wake] if next_wake < len(wakes) else end
+            if skip_to > i + 1:
+                marks.extend([a + b * x for x in c[i + 1 : skip_to]] if b else array("d", [a]) * (skip_to - i - 1))
+            if reporting and (i >> 16) != (skip_to >> 16):
+                progress(skip_to, end)  # type: ignore[misc]
+                if stop():
+                    end = skip_to
+                    break
+        elif reporting and not i & 0xFFFF:
             progress(i, end)  # type: ignore[misc]
             if stop():
                 end = i + 1
@@ -265,6 +286,17 @@ def _drive_columns(
     lane.pop()
     recorder.times = array("q", times[first:end])
     return end - first
+
+
+def _wakes(pipeline: Pipeline, columns: dict[int, Any], first: int, end: int) -> list[int] | None:
+    """The bars any planner can act on, ascending; None when some planner may act on any bar."""
+    bars: set[int] = set()
+    for _, planner in pipeline.planners:
+        wakes = planner.wake(columns, first, end)
+        if wakes is None:
+            return None
+        bars.update(wakes)
+    return sorted(bars)
 
 
 def _batch_indicators(pipeline: Pipeline, source_id: str, feed: Any) -> tuple[list[Any], list[tuple[int, list[Any]]]]:

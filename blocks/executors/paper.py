@@ -214,7 +214,8 @@ class Paper(Executor):
             if not q:
                 continue
             mark = price if held == symbol and price is not None else self._close(held, position.avg_price)
-            equity += q * (mark - position.avg_price) if _is_perp(held) else q * mark
+            # in the order of mark_line's a + b * close, so a marked curve equals this to the last bit
+            equity = (equity - q * position.avg_price) + q * mark if _is_perp(held) else equity + q * mark
         return equity
 
     def _close(self, symbol: str, default: float) -> float:

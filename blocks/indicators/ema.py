@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import accumulate
 from typing import Any
 
 from pydantic import Field
@@ -26,11 +27,9 @@ class Ema(Indicator):
         config = self.config
         assert isinstance(config, self.Config)
         alpha = 2.0 / (config.period + 1)
-        out: list[Any] = []
-        append, value = out.append, xs[0]
-        for x in xs:  # the same arithmetic as the streaming update, so the results are identical
-            value += alpha * (x - value)
-            append(value)
+        # The same arithmetic as the streaming update, so the results are identical (the first value is
+        # xs[0] either way: xs[0] + alpha * 0).
+        out: list[Any] = list(accumulate(xs, lambda value, x: value + alpha * (x - value)))
         out[: config.period - 1] = [None] * min(config.period - 1, len(out))
         return out
 

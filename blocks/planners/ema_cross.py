@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+import operator
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import compress
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -69,6 +71,20 @@ class EmaCross(Planner):
             return _NOTHING
         self._before = above
         return _NOTHING if before is None else [self._on_cross(self._symbol, above, fast, slow)]
+
+    def wake(self, columns: Mapping[int, Sequence[Any]], first: int, end: int) -> Sequence[int] | None:
+        """The first bar with both averages, then every bar where their order flips: crosses happen only there."""
+        fast, slow = columns.get(self._fast), columns.get(self._slow)
+        if fast is None or slow is None:
+            return None
+        start = first
+        while start < end and (fast[start] is None or slow[start] is None):
+            start += 1
+        fast, slow = fast[start:end], slow[start:end]
+        if not fast or None in fast or None in slow:
+            return None if fast else []
+        above = list(map(operator.gt, fast, slow))
+        return [start, *compress(range(start + 1, end), map(operator.ne, above, above[1:]))]
 
     def plan(self, cycle: Cycle) -> list[Intent]:
         intents = []

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import compile_yaml
+from conftest import compile_yaml, real_candles
 
 from runner.cycle import BuildContext, Cycle, Pipeline
 from runner.loop import BacktestClock, ReplayClock, Window, drive
@@ -88,23 +88,52 @@ def test_warm_up_before_the_window_is_not_recorded(tmp_path: Path) -> None:
     assert [t for t, _, _ in seen.cycles] == [T0 + 480_000, T0 + 540_000]
 
 
-def test_backtest_fast_path_equals_the_generic_loop(tmp_path: Path) -> None:
-    closes = [100 + (i % 17) - (i % 5) * 1.5 for i in range(400)]
-    bot_text = (Path(__file__).parents[2] / "bots" / "ema_cross.yaml").read_text()
-    bot = compile_yaml(bot_text.replace("period: 20", "period: 3").replace("period: 50", "period: 7"))
-    data = {"BTC/USDT": str(candles(tmp_path, closes))}
-    results = []
-    for fast in (True, False):
-        p = Pipeline(bot, BuildContext(bot, data=data))
-        p.open()
-        recorder = BacktestRecorder("r")
-        clock = BacktestClock() if fast else ReplayClock(0)  # any other clock takes the generic path
-        drive(p, recorder, clock, 60_000)
-        results.append(
-            (list(recorder.times), list(recorder.equity), [(f.t, f.side, f.price, f.quantity) for f in recorder.fills])
-        )
-    assert results[0] == results[1]
-    assert len(results[0][2]) > 4
+FIRST, DAY = 1_746_372_780_000, 86_400_000  # the first candle of the real BTC file, and a day
+
+
+def _backtest(bot: Any, data: dict[str, str], mode: str, window: Window | None = None) -> tuple[Any, ...]:
+    """What a backtest recorded, through the sparse fast path, the fast path on every bar, or the generic loop."""
+    p = Pipeline(bot, BuildContext(bot, data=data))
+    p.open()
+    if mode == "every bar":
+        for _, planner in p.planners:
+            planner.wake = lambda *args: None  # type: ignore[method-assign]
+    recorder = BacktestRecorder("r")
+    clock = ReplayClock(0) if mode == "generic" else BacktestClock()  # any other clock takes the generic path
+    drive(p, recorder, clock, 60_000, window)
+    return (
+        list(recorder.times),
+        list(recorder.equity),
+        [(f.t, f.side, f.price, f.quantity, f.fee) for f in recorder.fills],
+        [(row["t"], row["payload"], row["verdicts"]) for row in recorder.intents],
+    )
+
+
+@pytest.mark.parametrize(
+    ("periods", "window", "symbol"),
+    [
+        ((20, 50), None, "BTC/USDT"),
+        ((5, 13), Window(start=FIRST + 3 * DAY, end=FIRST + 15 * DAY), "BTC/USDT"),
+        ((3, 7), None, "BTC/USDT:USDT"),
+    ],
+    ids=["20-50", "window", "perp-short"],
+)
+def test_skipping_quiet_bars_changes_nothing_on_real_data(
+    tmp_path: Path, periods: tuple[int, int], window: Window | None, symbol: str
+) -> None:
+    """The sparse backtest (visiting only cross bars and fill bars) records exactly what visiting every bar
+    records, and what the generic loop records: equity of every bar, fills, intents and verdicts."""
+    text = (Path(__file__).parents[2] / "bots" / "ema_cross.yaml").read_text()
+    text = text.replace("period: 20", f"period: {periods[0]}").replace("period: 50", f"period: {periods[1]}")
+    text = text.replace("BTC/USDT", symbol).replace("max_leverage: 1", "max_leverage: 2")
+    if symbol.endswith(":USDT"):
+        text = text.replace("size: {fraction: 1.0}}", "size: {fraction: 0.5}, allow_short: true}")
+    bot = compile_yaml(text)
+    data = {symbol: str(real_candles(tmp_path, 30_000))}
+    sparse, dense, generic = (_backtest(bot, data, mode, window) for mode in ("sparse", "every bar", "generic"))
+    assert len(sparse[2]) > 50 and len(sparse[0]) == len(sparse[1]) > 17_000
+    assert sparse == dense
+    assert sparse == generic
 
 
 class Flaky:
@@ -128,11 +157,11 @@ def test_a_raising_planner_fails_its_cycle_sends_nothing_and_the_run_goes_on(tmp
         p = Pipeline(bot, BuildContext(bot, data={"BTC/USDT": str(candles(tmp_path, closes))}))
         p.open()
         planner = p.planners[0][1]
-        planner.plan = Flaky(planner.plan)  # type: ignore[method-assign]
+        planner.plan = flaky = Flaky(planner.plan)  # type: ignore[method-assign]
         recorder = BacktestRecorder("r")
         drive(p, recorder, clock, 60_000)
         failed = {e["t"] for e in recorder.events}
-        assert len(failed) == 400 // 3
+        assert flaky.calls > 30 and len(failed) == flaky.calls // 3  # the fast path calls it on cross bars only
         assert all(e["message"] == "step 'plan': RuntimeError: feed went away" for e in recorder.events)
         assert recorder.orders and not failed & {o.t for o in recorder.orders}
         assert len(recorder.equity) == 400
