@@ -8,6 +8,7 @@ position; its PnL is net of the entry and exit fees of the part it closes.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
 from itertools import pairwise
 from statistics import median
@@ -39,7 +40,10 @@ def curve_stats(times: Sequence[int], equity: Sequence[float], start_equity: flo
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    values = pa.array(equity, pa.float64())
+    if isinstance(equity, array) and equity.typecode == "d":  # a backtest's curve: no copy
+        values = pa.Array.from_buffers(pa.float64(), len(equity), [None, pa.py_buffer(equity)])
+    else:
+        values = pa.array(equity, pa.float64())
     peak = pc.max_element_wise(pc.cumulative_max(values), pa.scalar(start_equity))
     drawdown = pc.max(pc.divide(pc.subtract(peak, values), peak)).as_py() or 0.0
     previous = values.slice(0, len(values) - 1)

@@ -8,139 +8,175 @@ in one transaction.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
-from runner.cycle import Cycle
+from runner.cycle import Cycle, Decision
 from runner.store import Store
-from runner.types import Fill, Order, Verdict, size_record
+from runner.types import Fill, Intent, Order, Size, Verdict, size_record
 
 CURVE_ENCODING = "int64 ms, float64, native byte order"
 """How a backtest's equity curve is stored: two packed arrays (times, equity)."""
 
 
-def intent_rows(run_id: str, cycle: Cycle) -> list[dict[str, Any]]:
+INTENT_COLUMNS = ("run_id", "t", "step_id", "leg", "symbol", "kind", "side", "payload", "verdicts", "approved")
+DECISION_COLUMNS = ("run_id", "t", "step_id", "note", "intents")
+EVENT_COLUMNS = ("run_id", "t", "kind", "message", "data")
+ORDER_COLUMNS = (
+    "run_id", "client_id", "t", "step_id", "leg", "symbol", "kind", "side", "order_type", "price", "status", "reason"
+)  # fmt: skip
+FILL_COLUMNS = ("run_id", "client_id", "t", "symbol", "side", "quantity", "price", "fee", "liquidity", "realized_pnl")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Size):
+        return size_record(value)
+    raise TypeError(f"cannot record {type(value).__name__}")
+
+
+def intent_payload(intent: Intent) -> str:
+    """The intent as JSON, fields in declaration order (its size as plain data)."""
+    return orjson.dumps(intent, default=_plain).decode()
+
+
+@lru_cache(maxsize=4096)
+def verdicts_json(verdicts: tuple[Verdict, ...]) -> str:
+    """Verdicts as JSON; most intents get the same few verdicts, so each is encoded once."""
+    return orjson.dumps(
+        [
+            {"step": v.step_id, "action": v.action, "reason": v.reason, "size": size_record(v.size) if v.size else None}
+            for v in verdicts
+        ]
+    ).decode()
+
+
+def intent_rows(run_id: str, t: int, verdicts: Sequence[tuple[Intent, list[Verdict]]]) -> list[tuple[Any, ...]]:
     rows = []
-    for intent, verdicts in cycle.verdicts:
-        record = intent.to_record()
+    for intent, given in verdicts:
         rows.append(
-            {
-                "run_id": run_id,
-                "t": cycle.t,
-                "step_id": intent.step_id,
-                "leg": intent.leg,
-                "symbol": intent.symbol,
-                "kind": intent.kind,
-                "side": intent.side,
-                "payload": orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode(),
-                "verdicts": orjson.dumps([_verdict(v) for v in verdicts]).decode(),
-                "approved": int(not any(v.action == "reject" for v in verdicts)),
-            }
+            (
+                run_id,
+                t,
+                intent.step_id,
+                intent.leg,
+                intent.symbol,
+                intent.kind,
+                intent.side,
+                intent_payload(intent),
+                verdicts_json(tuple(given)),
+                int(not any(v.action == "reject" for v in given)),
+            )
         )
     return rows
 
 
-def event_rows(run_id: str, cycle: Cycle) -> list[dict[str, Any]]:
-    return [
-        {"run_id": run_id, "t": cycle.t, "kind": kind, "message": message, "data": None}
-        for kind, message in cycle.events
-    ]
+def decision_rows(run_id: str, t: int, decisions: Sequence[Decision]) -> list[tuple[Any, ...]]:
+    return [(run_id, t, d.step_id, d.note, len(d.intents)) for d in decisions]
 
 
-def order_row(run_id: str, order: Order) -> dict[str, Any]:
+def event_rows(run_id: str, t: int, events: Sequence[tuple[str, str]]) -> list[tuple[Any, ...]]:
+    return [(run_id, t, kind, message, None) for kind, message in events]
+
+
+def order_row(run_id: str, order: Order) -> tuple[Any, ...]:
     intent = order.intent
-    return {
-        "run_id": run_id,
-        "client_id": order.client_id,
-        "t": order.t,
-        "step_id": intent.step_id,
-        "leg": intent.leg,
-        "symbol": order.symbol,
-        "kind": intent.kind,
-        "side": intent.side,
-        "order_type": intent.order_type,
-        "price": intent.price,
-        "status": order.status,
-        "reason": order.reason,
-    }
+    return (
+        run_id,
+        order.client_id,
+        order.t,
+        intent.step_id,
+        intent.leg,
+        order.symbol,
+        intent.kind,
+        intent.side,
+        intent.order_type,
+        intent.price,
+        order.status,
+        order.reason,
+    )
 
 
-def fill_row(run_id: str, fill: Fill) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "client_id": fill.client_id,
-        "t": fill.t,
-        "symbol": fill.symbol,
-        "side": fill.side,
-        "quantity": fill.quantity,
-        "price": fill.price,
-        "fee": fill.fee,
-        "liquidity": fill.liquidity,
-        "realized_pnl": fill.realized_pnl,
-    }
+def fill_row(run_id: str, fill: Fill) -> tuple[Any, ...]:
+    return (
+        run_id,
+        fill.client_id,
+        fill.t,
+        fill.symbol,
+        fill.side,
+        fill.quantity,
+        fill.price,
+        fill.fee,
+        fill.liquidity,
+        fill.realized_pnl,
+    )
 
 
-def _verdict(verdict: Verdict) -> dict[str, Any]:
-    return {
-        "step": verdict.step_id,
-        "action": verdict.action,
-        "reason": verdict.reason,
-        "size": size_record(verdict.size) if verdict.size else None,
-    }
+Activity = tuple[
+    int,
+    Sequence[Decision],
+    Sequence[tuple[Intent, list[Verdict]]],
+    Sequence[Order],
+    Sequence[Fill],
+    Sequence[tuple[str, str]],
+]
+"""What one cycle decided and did: (t, decisions, verdicts, orders, fills, events)."""
 
 
 @dataclass
 class BacktestRecorder:
-    """Everything a backtest did, kept in memory until ``save``."""
+    """Everything a backtest did, kept in memory (by reference: a cycle's lists are never reused) until ``save``."""
 
     run_id: str
     times: array[int] = field(default_factory=lambda: array("q"))
     equity: array[float] = field(default_factory=lambda: array("d"))
-    intents: list[dict[str, Any]] = field(default_factory=list)
-    orders: list[Order] = field(default_factory=list)
-    fills: list[Fill] = field(default_factory=list)
-    decisions: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    activity: list[Activity] = field(default_factory=list)
 
     def record(self, cycle: Cycle) -> None:
         self.times.append(cycle.t)
         self.equity.append(cycle.account().equity)
-        self.record_activity(cycle)
+        if cycle.decisions or cycle.fills or cycle.events:
+            self.record_activity(cycle)
 
     def record_activity(self, cycle: Cycle) -> None:
-        """Keep what a cycle decided and did (not its equity point)."""
-        if cycle.events:
-            self.events.extend(event_rows(self.run_id, cycle))
-        if cycle.fills:
-            self.fills.extend(cycle.fills)
-        if cycle.verdicts:
-            self.intents.extend(intent_rows(self.run_id, cycle))
-            self.orders.extend(cycle.orders)
-            self.decisions.extend(
-                {"run_id": self.run_id, "t": cycle.t, "step_id": d.step_id, "note": d.note, "intents": len(d.intents)}
-                for d in cycle.decisions
-            )
+        """Keep what a cycle decided and did (not its equity point). ``Cycle.reset`` replaces the lists that
+        were used and keeps empty ones, so an empty list is kept as an empty tuple, which nothing can fill."""
+        c = cycle
+        self.activity.append((c.t, c.decisions or (), c.verdicts or (), c.orders or (), c.fills or (), c.events or ()))
+
+    @property
+    def orders(self) -> list[Order]:
+        return [order for _, _, _, orders, _, _ in self.activity for order in orders]
+
+    @property
+    def fills(self) -> list[Fill]:
+        return [fill for _, _, _, _, fills, _ in self.activity for fill in fills]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in self._rows(event_rows, 5)]
+
+    @property
+    def intents(self) -> list[dict[str, Any]]:
+        return [dict(zip(INTENT_COLUMNS, row, strict=True)) for row in self._rows(intent_rows, 2)]
+
+    def _rows(self, rows: Callable[[str, int, Any], list[tuple[Any, ...]]], part: int) -> list[tuple[Any, ...]]:
+        return [row for entry in self.activity if entry[part] for row in rows(self.run_id, entry[0], entry[part])]
 
     def save(self, store: Store) -> None:
-        store.insert_all("events", self.events)
-        store.insert_all("decisions", self.decisions)
-        store.insert_all("intents", self.intents)
-        store.insert_all("orders", [order_row(self.run_id, o) for o in self.orders])
-        store.insert_all("fills", [fill_row(self.run_id, f) for f in self.fills])
-        store.insert_all(
+        run_id = self.run_id
+        store.insert_rows("events", EVENT_COLUMNS, self._rows(event_rows, 5))
+        store.insert_rows("decisions", DECISION_COLUMNS, self._rows(decision_rows, 1))
+        store.insert_rows("intents", INTENT_COLUMNS, self._rows(intent_rows, 2))
+        store.insert_rows("orders", ORDER_COLUMNS, [order_row(run_id, o) for o in self.orders])
+        store.insert_rows("fills", FILL_COLUMNS, [fill_row(run_id, f) for f in self.fills])
+        store.insert_rows(
             "equity_curves",
-            [
-                {
-                    "run_id": self.run_id,
-                    "points": len(self.equity),
-                    "encoding": CURVE_ENCODING,
-                    "times": self.times.tobytes(),
-                    "values_": self.equity.tobytes(),
-                }
-            ],
+            ("run_id", "points", "encoding", "times", "values_"),
+            [(run_id, len(self.equity), CURVE_ENCODING, self.times.tobytes(), self.equity.tobytes())],
         )
 
 
@@ -175,17 +211,12 @@ class CycleRecorder:
                     "fills": len(cycle.fills),
                 },
             )
-            store.insert_all(
-                "decisions",
-                [
-                    {"run_id": run_id, "t": cycle.t, "step_id": d.step_id, "note": d.note, "intents": len(d.intents)}
-                    for d in cycle.decisions
-                ],
-            )
-            store.insert_all("intents", intent_rows(run_id, cycle))
-            store.insert_all("orders", [order_row(run_id, o) for o in cycle.orders])
-            store.insert_all("fills", [fill_row(run_id, f) for f in cycle.fills])
-            store.insert_all("events", event_rows(run_id, cycle))
+            t = cycle.t
+            store.insert_rows("decisions", DECISION_COLUMNS, decision_rows(run_id, t, cycle.decisions))
+            store.insert_rows("intents", INTENT_COLUMNS, intent_rows(run_id, t, cycle.verdicts))
+            store.insert_rows("orders", ORDER_COLUMNS, [order_row(run_id, o) for o in cycle.orders])
+            store.insert_rows("fills", FILL_COLUMNS, [fill_row(run_id, f) for f in cycle.fills])
+            store.insert_rows("events", EVENT_COLUMNS, event_rows(run_id, t, cycle.events))
             self._update_orders(cycle)
             self._record_positions(cycle, account.positions)
             store.insert("equity", {"run_id": run_id, "t": cycle.t, "equity": account.equity, "cash": account.cash})

@@ -79,11 +79,6 @@ class Intent:
     step_id: str = ""
     leg: int = 0
 
-    def to_record(self) -> dict[str, Any]:
-        record = {k: getattr(self, k) for k in self.__slots__}
-        record["size"] = size_record(self.size) if self.size else None
-        return record
-
 
 @dataclass(slots=True, frozen=True)
 class Verdict:

@@ -107,6 +107,19 @@ def _load(path: str) -> CandleSeries:
     return CandleSeries(path, timeframe, _packed(time, "q"), *(_packed(columns[n], "d") for n in COLUMNS[1:]))
 
 
+def shifted(times: Sequence[int], by: int) -> array[int]:
+    """``times`` plus ``by``, computed by Arrow (a Python loop over a million values costs 0.1 s)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(times):
+        return array("q")
+    if not isinstance(times, array) or times.typecode != "q":
+        times = array("q", times)
+    column = pa.Array.from_buffers(pa.int64(), len(times), [None, pa.py_buffer(times)])
+    return _packed(pc.add(column, pa.scalar(by, pa.int64())), "q")  # type: ignore[no-any-return]
+
+
 def _packed(column: Any, typecode: str) -> Any:
     """An array.array sharing nothing with Arrow: 8 bytes a value instead of a Python object each."""
     out = array(typecode)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -82,13 +81,15 @@ class CandleFeed:
     """Replays candle series: one timeline entry per distinct close time; gaps stay gaps."""
 
     def __init__(self, series: dict[str, CandleSeries], slots: list[int]) -> None:
+        from blocks.sources.candle_files import shifted
+
         self.series = series
         self.slots = slots
         self._symbols = list(series)
         self.columns: tuple[Sequence[float], ...] | None = None
         if len(series) == 1:
             (only,) = series.values()
-            self.timeline: Sequence[int] = array("q", map(only.timeframe_ms.__add__, only.time))
+            self.timeline: Sequence[int] = shifted(only.time, only.timeframe_ms)
             self._at: list[list[tuple[str, int]]] | None = None
             self.columns = (only.open, only.high, only.low, only.close, only.volume)
             self.timeframe_ms = only.timeframe_ms
