@@ -28,22 +28,24 @@ def deployment_id(bot: str, version: str) -> str:
 def deploy(store: Store, bot: CompiledBot) -> str:
     """The deployment of this compiled bot, creating it on first use; raises DeploymentConflict on a change."""
     name, version = bot.spec.bot, bot.spec.version
-    row = store.one("SELECT config_id, snapshot FROM deployments WHERE bot = ? AND version = ?", (name, version))
-    if row is not None:
-        if row["config_id"] != bot.config_id:
-            raise DeploymentConflict(name, version, diff(json.loads(row["snapshot"]), bot.snapshot))
-        return deployment_id(name, version)
-    with store.transaction():
-        store.insert(
+    with store.transaction():  # read under the write lock: two processes may deploy the same version at once
+        row = store.one("SELECT config_id, snapshot FROM deployments WHERE bot = ? AND version = ?", (name, version))
+        if row is not None:
+            if row["config_id"] != bot.config_id:
+                raise DeploymentConflict(name, version, diff(json.loads(row["snapshot"]), bot.snapshot))
+            return deployment_id(name, version)
+        store.insert_all(
             "deployments",
-            {
-                "id": deployment_id(name, version),
-                "bot": name,
-                "version": version,
-                "config_id": bot.config_id,
-                "snapshot": json.dumps(bot.snapshot, sort_keys=True),
-                "created_at": now_iso(),
-            },
+            [
+                {
+                    "id": deployment_id(name, version),
+                    "bot": name,
+                    "version": version,
+                    "config_id": bot.config_id,
+                    "snapshot": json.dumps(bot.snapshot, sort_keys=True),
+                    "created_at": now_iso(),
+                }
+            ],
         )
     return deployment_id(name, version)
 

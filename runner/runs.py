@@ -63,25 +63,27 @@ def _start_run(store: Store, bot: CompiledBot, kind: str, options: RunOptions) -
     run_id = uuid.uuid4().hex[:12]
     dep = deploy(store, bot)
     with store.transaction():
-        store.insert(
+        store.insert_all(
             "runs",
-            {
-                "id": run_id,
-                "deployment_id": dep,
-                "kind": kind,
-                "status": "running",
-                "started_at": now_iso(),
-                "data": json.dumps(options.data, sort_keys=True),
-                "params": json.dumps(
-                    {
-                        "start": options.start,
-                        "end": options.end,
-                        "fee_bps": options.fee_bps,
-                        "slippage_bps": options.slippage_bps,
-                    },
-                    sort_keys=True,
-                ),
-            },
+            [
+                {
+                    "id": run_id,
+                    "deployment_id": dep,
+                    "kind": kind,
+                    "status": "running",
+                    "started_at": now_iso(),
+                    "data": json.dumps(options.data, sort_keys=True),
+                    "params": json.dumps(
+                        {
+                            "start": options.start,
+                            "end": options.end,
+                            "fee_bps": options.fee_bps,
+                            "slippage_bps": options.slippage_bps,
+                        },
+                        sort_keys=True,
+                    ),
+                }
+            ],
         )
     return run_id
 

@@ -12,10 +12,12 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite_utils
 
 DEFAULT_PATH = "runner.db"
 
@@ -78,7 +80,6 @@ class Store:
         self._use_wal()
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
-        self.db = sqlite_utils.Database(self.conn)
         self.migrate()
 
     def _use_wal(self) -> None:
@@ -124,6 +125,13 @@ class Store:
     def one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> dict[str, Any] | None:
         found = self.rows(sql, params)
         return found[0] if found else None
+
+    @cached_property
+    def db(self) -> sqlite_utils.Database:
+        """The same connection through sqlite-utils (imported on first use: it costs 60 ms)."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     def insert(self, table: str, row: dict[str, Any], replace: bool = False) -> None:
         self.db[table].insert(row, replace=replace)  # type: ignore[union-attr]

@@ -54,11 +54,12 @@ class Limits(Validator):
 
     def start(self, ctx: BuildContext) -> None:
         self._close = ctx.price_slots()[3]
+        self._approve = Verdict(self.step_id, "approve")
 
     def verdict(self, intent: Intent, cycle: Cycle) -> Verdict:
         config = self.config
         assert isinstance(config, self.Config)
-        approve = Verdict(self.step_id, "approve")
+        approve = self._approve
         if config.allow_symbols is not None and intent.symbol not in config.allow_symbols:
             return self._reject(f"{intent.symbol} is not in allow_symbols")
         if intent.symbol in config.deny_symbols:
