@@ -1,6 +1,6 @@
 """Recorders turn finished cycles into store rows.
 
-A backtest keeps rows in memory and writes them once, with the equity curve as two packed arrays; a
+A backtest keeps rows in memory and writes them once, with the equity curve in two blobs (runner.curves); a
 paper or live run writes each cycle, with its intents, verdicts, orders, fills, positions and equity,
 in one transaction.
 """
@@ -15,13 +15,10 @@ from typing import Any
 
 import orjson
 
+from runner import curves
 from runner.cycle import Cycle, Decision
 from runner.store import Store
 from runner.types import Fill, Intent, Order, Size, Verdict, size_record
-
-CURVE_ENCODING = "int64 ms, float64, native byte order"
-"""How a backtest's equity curve is stored: two packed arrays (times, equity)."""
-
 
 INTENT_COLUMNS = ("run_id", "t", "step_id", "leg", "symbol", "kind", "side", "payload", "verdicts", "approved")
 DECISION_COLUMNS = ("run_id", "t", "step_id", "note", "intents")
@@ -176,7 +173,15 @@ class BacktestRecorder:
         store.insert_rows(
             "equity_curves",
             ("run_id", "points", "encoding", "times", "values_"),
-            [(run_id, len(self.equity), CURVE_ENCODING, self.times.tobytes(), self.equity.tobytes())],
+            [
+                (
+                    run_id,
+                    len(self.equity),
+                    curves.ENCODING,
+                    curves.encode_times(self.times),
+                    curves.encode_values(self.equity),
+                )
+            ],
         )
 
 

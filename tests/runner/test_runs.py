@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import BOTS, ROOT, real_candles
 
+from runner.curves import decode_times, decode_values
+
 RUNNER = str(Path(sys.executable).with_name("runner"))
 EMA = str(BOTS / "ema_cross.yaml")
 
@@ -63,6 +65,11 @@ def test_replaying_a_paper_run_through_backtest_gives_the_same_activity(tmp_path
     recorded, replayed = activity(db, paper), activity(db, backtest)
     assert len(recorded["fills"]) > 10
     assert recorded == replayed
+    # the paper run's equity, cycle by cycle, is the backtest's stored curve to the last bit
+    [(times, values)] = query(db, "SELECT times, values_ FROM equity_curves WHERE run_id = ?", backtest)
+    curve = list(zip(decode_times(times), decode_values(values), strict=True))  # type: ignore[arg-type]
+    assert curve == query(db, "SELECT t, equity FROM equity WHERE run_id = ? ORDER BY t", paper)
+    assert len(curve) == 5_000
 
 
 def test_sigkill_mid_run_then_restart_loses_no_cycle_and_sends_no_order_twice(tmp_path: Path) -> None:
