@@ -29,6 +29,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/validate_latency.py
 	$(BIN)/python bench/backtest_throughput.py
+	$(BIN)/python bench/plain_loop.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

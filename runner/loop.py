@@ -1,5 +1,6 @@
-"""Clocks and the loop that drives cycles: backtest (as fast as possible) and replay (accelerated wall
-clock). Time and sleep are injected, so tests run instantly with a fake clock."""
+"""Clocks and the loop that drives cycles: backtest (as fast as possible), replay (accelerated wall
+clock) and live (aligned to candle closes on the wall clock). Time and sleep are injected, so tests run
+instantly with a fake clock."""
 
 from __future__ import annotations
 
@@ -48,6 +49,20 @@ class ReplayClock:
         first_t, first_wall = self._origin
         delay = first_wall + (t - first_t) / 1000 / self.speed - self.now()
         if delay > 0:
+            self.sleep(delay)
+
+
+@dataclass
+class WallClock:
+    """Live: cycle ``t`` (a candle close) runs once the wall clock passes ``t`` plus ``settle_s``, the time a
+    venue takes to publish the closed candle. A late cycle runs at once; time and sleep are injected."""
+
+    settle_s: float = 2.0
+    now: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+    def wait_until(self, t: int) -> None:
+        while (delay := t / 1000 + self.settle_s - self.now()) > 0:
             self.sleep(delay)
 
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import compile_yaml, real_candles
 
 from runner.cycle import BuildContext, Cycle, Pipeline
-from runner.loop import BacktestClock, ReplayClock, Window, drive
+from runner.loop import BacktestClock, ReplayClock, WallClock, Window, drive
 from runner.recorder import BacktestRecorder
 
 BOT = """
@@ -79,6 +79,25 @@ def test_replay_clock_sleeps_scaled_gaps_with_injected_time(tmp_path: Path) -> N
     p = pipeline(tmp_path, "1m", [1.0, 2.0, 3.0, 4.0], skip=(2,))
     drive(p, Seen(), ReplayClock(60, now=lambda: now[0], sleep=sleep), 60_000)
     assert sleeps == [1.0, 2.0]  # a minute of market per second; the gap takes twice as long
+
+
+def test_wall_clock_waits_for_each_candle_close_plus_settle_and_never_runs_early() -> None:
+    now = [1_700_000_000.5]  # half a second after a minute's close
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(round(seconds, 6))
+        now[0] += seconds * 0.999  # sleep may wake a hair early: the clock must wait again, not run early
+
+    clock = WallClock(settle_s=2.0, now=lambda: now[0], sleep=sleep)
+    clock.wait_until(1_700_000_000_000)
+    assert now[0] >= 1_700_000_002.0 and sleeps[0] == 1.5
+    clock.wait_until(1_700_000_060_000)
+    assert now[0] >= 1_700_000_062.0
+    sleeps.clear()
+    now[0] = 1_700_000_500.0  # the process was suspended: the missed close runs at once
+    clock.wait_until(1_700_000_120_000)
+    assert sleeps == []
 
 
 def test_warm_up_before_the_window_is_not_recorded(tmp_path: Path) -> None:
