@@ -8,6 +8,7 @@ and since order ids derive from (deployment, cycle time, step, leg) no order is 
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 import uuid
@@ -129,10 +130,14 @@ def backtest(
         "fills": len(recorder.fills),
         "failed_cycles": sum(e["kind"] == "block_error" for e in recorder.events),
     }
-    with store.transaction():
-        recorder.save(store)
-        summary["elapsed_s"] = round(time.perf_counter() - started, 3)
-        _finish_run(store, run_id, "finished", summary)
+    gc.freeze()  # what the run recorded lives until it is saved: collections while saving need not walk it
+    try:
+        with store.transaction():
+            recorder.save(store)
+            summary["elapsed_s"] = round(time.perf_counter() - started, 3)
+            _finish_run(store, run_id, "finished", summary)
+    finally:
+        gc.unfreeze()
     return summary
 
 
