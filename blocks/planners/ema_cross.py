@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterator, Mapping, Sequence
-from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -80,11 +78,16 @@ class EmaCross(Planner):
         start = first
         while start < end and (fast[start] is None or slow[start] is None):
             start += 1
-        fast, slow = fast[start:end], slow[start:end]
-        if not fast or None in fast or None in slow:
-            return None if fast else []
-        above = list(map(operator.gt, fast, slow))
-        return [start, *compress(range(start + 1, end), map(operator.ne, above, above[1:]))]
+        if start >= end:
+            return []
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        above = pc.greater(pa.array(fast[start:end], pa.float64()), pa.array(slow[start:end], pa.float64()))
+        if above.null_count:
+            return None  # a value missing after the warm-up: every bar, to be safe
+        flips = pc.not_equal(above.slice(1), above.slice(0, len(above) - 1))
+        return [start, *(start + 1 + i for i in pc.indices_nonzero(flips).to_pylist())]
 
     def plan(self, cycle: Cycle) -> list[Intent]:
         intents = []
