@@ -60,6 +60,12 @@ class Account:
     equity: float
     positions: dict[str, Any] = field(default_factory=dict)
     fees: float = 0.0
+    funding: float = 0.0
+    """Funding paid in all (negative: received)."""
+    used_margin: float = 0.0
+    """Initial margin of the open perp positions: notional at the mark / leverage."""
+    maintenance_margin: float = 0.0
+    liquidations: int = 0
 
 
 class BlockConfig(BaseModel):

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from runner.block import Account, Block, Executor, Indicator, Planner, RefSpec, Source, Validator
 from runner.compile import CompiledBot, StepInfo
 from runner.errors import BlockError
-from runner.types import Fill, Intent, Order, Verdict
+from runner.types import Fill, Intent, LedgerEntry, Order, Verdict
 
 
 class Feed(Protocol):
@@ -47,6 +47,8 @@ class BuildContext:
     """Every slot a block asked for while starting; lets a backtest write only what is read."""
     fee_bps: float | None = None
     slippage_bps: float | None = None
+    funding: dict[str, str] = field(default_factory=dict)
+    """Symbol -> file of the venue's funding history (backtests and replays)."""
 
     @property
     def symbols(self) -> list[str]:
@@ -93,6 +95,8 @@ class Cycle:
     orders: list[Order] = field(default_factory=list)
     fills: list[Fill] = field(default_factory=list)
     events: list[tuple[str, str]] = field(default_factory=list)
+    ledger: list[LedgerEntry] = field(default_factory=list)
+    """The account's cash movements in this cycle."""
     error: str = ""
     account: Callable[[], Account] = field(default=lambda: Account(0.0, 0.0))
     """The executor's account now: cash, equity, positions (computed on call; read only)."""
@@ -111,6 +115,8 @@ class Cycle:
             self.fills = []
         if self.events:
             self.events = []
+        if self.ledger:
+            self.ledger = []
         self.error = ""
 
 

@@ -17,7 +17,19 @@ from pydantic import (
 
 from runner.spec import Symbol
 
-__all__ = ["Fill", "Intent", "Order", "Position", "Side", "Size", "Symbol", "Timeframe", "Verdict", "size_record"]
+__all__ = [
+    "Fill",
+    "Intent",
+    "LedgerEntry",
+    "Order",
+    "Position",
+    "Side",
+    "Size",
+    "Symbol",
+    "Timeframe",
+    "Verdict",
+    "size_record",
+]
 Timeframe = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w"]
 
 
@@ -120,9 +132,34 @@ class Fill:
 
 @dataclass(slots=True)
 class Position:
-    """A holding in one symbol: signed quantity (short < 0) and average entry price."""
+    """A holding in one symbol: signed quantity (short < 0), average entry price, and for perps the leverage
+    it was opened with, the funding it paid (negative: received) and its exit plan."""
 
     symbol: str
     quantity: float = 0.0
     avg_price: float = 0.0
     realized_pnl: float = 0.0
+    leverage: float = 1.0
+    funding: float = 0.0
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    invalidation: str = ""
+    opened_t: int | None = None
+
+
+LedgerKind = Literal["trade", "fee", "realized_pnl", "funding", "liquidation_fee", "insurance"]
+
+
+@dataclass(slots=True, frozen=True)
+class LedgerEntry:
+    """One movement of the account's cash; the cash is always the opening cash plus the sum of its entries.
+
+    ``trade``: spot bought (negative) or sold; ``realized_pnl``: a perp position closed (in part);
+    ``fee``, ``liquidation_fee``; ``funding`` (negative: paid); ``insurance``: a liquidation's loss beyond
+    the account's cash, borne by the venue's insurance fund, so cash never stays negative."""
+
+    t: int
+    symbol: str
+    kind: LedgerKind
+    amount: float
+    client_id: str = ""

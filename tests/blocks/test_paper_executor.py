@@ -434,8 +434,11 @@ LIMITS = [
         "buy", 95.0, [(100, 101, 96, 99), (99, 99, 95.01, 97)], (97, 98, 94, 96), 95.0, "maker", 0.0095, id="buy-touch"
     ),  # maker fee = 1 * 95 * 0.0001
     pytest.param("buy", 95.0, [], (96, 96, 95, 95.5), 95.0, "maker", 0.0095, id="buy-low-equals-limit"),
-    # opens at 93, below the limit: fills at the open, a better price, as a taker: 93 * 0.0005 = 0.0465
-    pytest.param("buy", 95.0, [(100, 100, 96, 97)], (93, 94, 92, 94), 93.0, "taker", 0.0465, id="buy-gap"),
+    # resting since the bar before, the bid is in the book when the market gaps to 93: sellers meet it at its
+    # own price, 95, as a maker
+    pytest.param("buy", 95.0, [(100, 100, 96, 97)], (93, 94, 92, 94), 95.0, "maker", 0.0095, id="buy-gap-resting"),
+    # arriving at an open of 93, below the limit: marketable, it fills at the open as a taker: 93 * 0.0005
+    pytest.param("buy", 95.0, [], (93, 94, 92, 94), 93.0, "taker", 0.0465, id="buy-gap-arriving"),
     # sell 1 at 105, holding 1
     pytest.param(
         "sell", 105.0, [(100, 104.99, 99, 104)], (104, 106, 103, 105), 105.0, "maker", 0.0105, id="sell-touch"
