@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", metavar="TIME", help="last cycle (UTC)")
     p.add_argument("--fee-bps", type=float, help="override the executor's taker fee")
     p.add_argument("--slippage-bps", type=float, help="override the executor's slippage")
+    p.add_argument(
+        "--funding",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="funding history of a perp; SYMBOL=FILE per symbol",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
 

@@ -40,7 +40,7 @@ def parse_time(text: str | None) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
-def parse_data(bot: CompiledBot, values: list[str], strict: bool = True) -> dict[str, str]:
+def parse_data(bot: CompiledBot, values: list[str], strict: bool = True, flag: str = "--data") -> dict[str, str]:
     """``--data FILE`` for a one-symbol bot, or ``--data SYMBOL=FILE`` per symbol (others ignored unless strict)."""
     data: dict[str, str] = {}
     symbols = list(bot.spec.symbols)
@@ -50,11 +50,11 @@ def parse_data(bot: CompiledBot, values: list[str], strict: bool = True) -> dict
             if symbol in symbols:
                 data[symbol] = path
             elif strict:
-                raise UsageError(f"--data {value}: {symbol} is not one of the bot's symbols ({', '.join(symbols)})")
+                raise UsageError(f"{flag} {value}: {symbol} is not one of the bot's symbols ({', '.join(symbols)})")
         elif len(symbols) == 1:
             data[symbols[0]] = value
         else:
-            raise UsageError(f"{bot.spec.bot} trades {len(symbols)} symbols: give --data SYMBOL=FILE for each")
+            raise UsageError(f"{bot.spec.bot} trades {len(symbols)} symbols: give {flag} SYMBOL=FILE for each")
     return data
 
 

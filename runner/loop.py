@@ -248,7 +248,7 @@ def _drive_columns(
             fills = on_bar(symbol, lane, cycle)
             if fills:
                 cycle.fills.extend(fills)
-                active = True
+            active = bool(fills or cycle.ledger or cycle.events)  # funding moves cash without a fill
             waiting = pending()
         if updaters:
             update_all(updaters, lane)

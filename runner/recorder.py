@@ -18,7 +18,7 @@ import orjson
 from runner import curves
 from runner.cycle import Cycle, Decision
 from runner.store import Store
-from runner.types import Fill, Intent, Order, Size, Verdict, size_record
+from runner.types import Fill, Intent, LedgerEntry, Order, Size, Verdict, size_record
 
 INTENT_COLUMNS = ("run_id", "t", "step_id", "leg", "symbol", "kind", "side", "payload", "verdicts", "approved")
 DECISION_COLUMNS = ("run_id", "t", "step_id", "note", "intents")
@@ -26,6 +26,7 @@ EVENT_COLUMNS = ("run_id", "t", "kind", "message", "data")
 ORDER_COLUMNS = (
     "run_id", "client_id", "t", "step_id", "leg", "symbol", "kind", "side", "order_type", "price", "status", "reason"
 )  # fmt: skip
+LEDGER_COLUMNS = ("run_id", "t", "symbol", "kind", "amount", "client_id")
 FILL_COLUMNS = ("run_id", "client_id", "t", "symbol", "side", "quantity", "price", "fee", "liquidity", "realized_pnl")
 
 
@@ -97,6 +98,10 @@ def order_row(run_id: str, order: Order) -> tuple[Any, ...]:
     )
 
 
+def ledger_rows(run_id: str, t: int, entries: Sequence[LedgerEntry]) -> list[tuple[Any, ...]]:
+    return [(run_id, e.t, e.symbol, e.kind, e.amount, e.client_id) for e in entries]
+
+
 def fill_row(run_id: str, fill: Fill) -> tuple[Any, ...]:
     return (
         run_id,
@@ -119,8 +124,9 @@ Activity = tuple[
     Sequence[Order],
     Sequence[Fill],
     Sequence[tuple[str, str]],
+    Sequence[LedgerEntry],
 ]
-"""What one cycle decided and did: (t, decisions, verdicts, orders, fills, events)."""
+"""What one cycle decided and did: (t, decisions, verdicts, orders, fills, events, ledger)."""
 
 
 @dataclass
@@ -135,22 +141,28 @@ class BacktestRecorder:
     def record(self, cycle: Cycle) -> None:
         self.times.append(cycle.t)
         self.equity.append(cycle.account().equity)
-        if cycle.decisions or cycle.fills or cycle.events:
+        if cycle.decisions or cycle.fills or cycle.events or cycle.ledger or cycle.orders:
             self.record_activity(cycle)
 
     def record_activity(self, cycle: Cycle) -> None:
         """Keep what a cycle decided and did (not its equity point). ``Cycle.reset`` replaces the lists that
         were used and keeps empty ones, so an empty list is kept as an empty tuple, which nothing can fill."""
         c = cycle
-        self.activity.append((c.t, c.decisions or (), c.verdicts or (), c.orders or (), c.fills or (), c.events or ()))
+        self.activity.append(
+            (c.t, c.decisions or (), c.verdicts or (), c.orders or (), c.fills or (), c.events or (), c.ledger or ())
+        )
 
     @property
     def orders(self) -> list[Order]:
-        return [order for _, _, _, orders, _, _ in self.activity for order in orders]
+        return [order for entry in self.activity for order in entry[3]]
 
     @property
     def fills(self) -> list[Fill]:
-        return [fill for _, _, _, _, fills, _ in self.activity for fill in fills]
+        return [fill for entry in self.activity for fill in entry[4]]
+
+    @property
+    def ledger(self) -> list[LedgerEntry]:
+        return [e for entry in self.activity for e in entry[6]]
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -170,6 +182,7 @@ class BacktestRecorder:
         store.insert_rows("intents", INTENT_COLUMNS, self._rows(intent_rows, 2))
         store.insert_rows("orders", ORDER_COLUMNS, [order_row(run_id, o) for o in self.orders])
         store.insert_rows("fills", FILL_COLUMNS, [fill_row(run_id, f) for f in self.fills])
+        store.insert_rows("ledger", LEDGER_COLUMNS, self._rows(ledger_rows, 6))
         store.insert_rows(
             "equity_curves",
             ("run_id", "points", "encoding", "times", "values_"),
@@ -222,6 +235,7 @@ class CycleRecorder:
             store.insert_rows("orders", ORDER_COLUMNS, [order_row(run_id, o) for o in cycle.orders])
             store.insert_rows("fills", FILL_COLUMNS, [fill_row(run_id, f) for f in cycle.fills])
             store.insert_rows("events", EVENT_COLUMNS, event_rows(run_id, t, cycle.events))
+            store.insert_rows("ledger", LEDGER_COLUMNS, ledger_rows(run_id, t, cycle.ledger))
             self._update_orders(cycle)
             self._record_positions(cycle, account.positions)
             store.insert("equity", {"run_id": run_id, "t": cycle.t, "equity": account.equity, "cash": account.cash})

@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runner.compile import CompiledBot
@@ -35,6 +35,7 @@ class RunOptions:
     end: int | None = None
     fee_bps: float | None = None
     slippage_bps: float | None = None
+    funding: dict[str, str] = field(default_factory=dict)
 
 
 def check_deployable(store: Store, bot: CompiledBot) -> None:
@@ -54,6 +55,7 @@ def open_pipeline(bot: CompiledBot, kind: str, options: RunOptions) -> Pipeline:
         options.data,
         fee_bps=options.fee_bps,
         slippage_bps=options.slippage_bps,
+        funding=options.funding,
     )
     pipeline = Pipeline(bot, ctx)
     pipeline.open()
@@ -80,6 +82,7 @@ def _start_run(store: Store, bot: CompiledBot, kind: str, options: RunOptions) -
                             "end": options.end,
                             "fee_bps": options.fee_bps,
                             "slippage_bps": options.slippage_bps,
+                            "funding": options.funding,
                         },
                         sort_keys=True,
                     ),
@@ -126,6 +129,8 @@ def backtest(
             [f.realized_pnl for f in recorder.fills if f.realized_pnl is not None],
             account.fees,
         ),
+        "funding": account.funding,
+        "liquidations": account.liquidations,
         "orders": len(recorder.orders),
         "fills": len(recorder.fills),
         "failed_cycles": sum(e["kind"] == "block_error" for e in recorder.events),

@@ -62,6 +62,12 @@ MIGRATIONS: list[str] = [
     CREATE TABLE events (
         id INTEGER PRIMARY KEY, run_id TEXT, t INTEGER, kind TEXT NOT NULL, message TEXT NOT NULL, data TEXT);
     """,
+    """
+    CREATE TABLE ledger (
+        id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, t INTEGER NOT NULL, symbol TEXT NOT NULL, kind TEXT NOT NULL,
+        amount REAL NOT NULL, client_id TEXT);
+    CREATE INDEX ledger_run ON ledger(run_id, t);
+    """,
 ]
 
 

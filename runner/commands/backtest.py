@@ -22,7 +22,12 @@ def run(args: argparse.Namespace) -> int:
         if bot is None:
             return 1
         options = RunOptions(
-            parse_data(bot, args.data), parse_time(args.start), parse_time(args.end), args.fee_bps, args.slippage_bps
+            parse_data(bot, args.data),
+            parse_time(args.start),
+            parse_time(args.end),
+            args.fee_bps,
+            args.slippage_bps,
+            parse_data(bot, args.funding, flag="--funding"),
         )
     except UsageError as exc:
         print(f"runner backtest: {exc}", file=sys.stderr)
@@ -55,6 +60,11 @@ def render(bot: str, version: str, quote: str, s: dict[str, Any]) -> str:
             f"  return        {s['return_pct']:>11.2f}%   final equity {s['final_equity']:,.2f} {quote}",
             f"  max drawdown  {s['max_drawdown_pct']:>11.2f}%   sharpe {s['sharpe']:.2f}   sortino {s['sortino']:.2f}",
             f"  fees          {s['fees']:>12,.2f}   orders {s['orders']:,}   fills {s['fills']:,}",
+            *(
+                [f"  funding paid  {s['funding']:>12,.2f}   liquidations {s['liquidations']}"]
+                if s.get("funding") or s.get("liquidations")
+                else []
+            ),
             f"  elapsed       {s['elapsed_s']:>11.2f}s   {rate:,.0f} bars/s",
         ]
     )
