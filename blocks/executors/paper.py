@@ -96,6 +96,9 @@ class Paper(Executor):
         self._seen: set[str] = set()
         self._last_t: dict[str, int] = {}
         self._deployment = ctx.deployment_id
+        source = next((step for step in ctx.bot.steps if step.id == ctx.price_source), None)
+        seconds = source.block.timeframe_seconds(source.config) if source and source.block and source.config else None
+        self._bar_ms = (seconds or 0) * 1000
         self._symbols = ctx.symbols
         self._funding = {sym: self._funding_of(sym, ctx) for sym in ctx.symbols if _is_perp(sym)}
         # the premium model follows the price bar by bar, so the executor must see every bar
@@ -339,7 +342,11 @@ class Paper(Executor):
             self._book(cycle, symbol, "insurance", -self._account.cash)
 
     def _fund(self, symbol: str, after: int, close: float, cycle: Cycle) -> None:
+        """Funding due in (previous close, this close]; a position opened at this bar's open owes only what
+        falls due after the open, even when a gap in the data precedes the bar."""
         position = self._positions.get(symbol)
+        if position is not None and position.opened_t == cycle.t and self._bar_ms:
+            after = max(after, cycle.t - self._bar_ms)
         events = self._funding[symbol].events(after, cycle.t, close)
         if position is None or not position.quantity:
             return

@@ -35,6 +35,8 @@ class Desk:
     t: int = 0
     fills: list[Fill] = field(default_factory=list)
     legs: int = 0
+    step: int = MINUTE
+    cycles: list[Cycle] = field(default_factory=list)
 
     def cycle(self) -> Cycle:
         return Cycle(self.t, {self.symbol: self.lane}, account=self.executor.account)
@@ -45,11 +47,13 @@ class Desk:
         h = max(o, c) if h is None else h
         lo = min(o, c) if lo is None else lo
         assert lo <= min(o, c) and h >= max(o, c)
-        self.t += MINUTE
+        self.t += self.step
         for slot, value in zip(self.slots, (o, h, lo, c), strict=True):
             self.lane[slot] = value
-        fills = self.executor.on_bar(self.symbol, self.lane, self.cycle())
+        cycle = self.cycle()
+        fills = self.executor.on_bar(self.symbol, self.lane, cycle)
         self.fills.extend(fills)
+        self.cycles.append(cycle)
         return fills
 
     def submit(self, intent: Intent, cid: str | None = None) -> Order:
@@ -69,8 +73,16 @@ class Desk:
         return 0.0 if position is None else float(position.quantity)
 
 
-def desk(symbol: str = SPOT, cash: float = 10_000, start: float = 100.0, **config: float) -> Desk:
-    """A started paper executor for ``symbol`` with ``config`` (fee_bps, slippage_bps, maker_fee_bps), one bar in."""
+def desk(
+    symbol: str = SPOT,
+    cash: float = 10_000,
+    start: float = 100.0,
+    funding: str | None = None,
+    timeframe: str = "1m",
+    **config: float,
+) -> Desk:
+    """A started paper executor for ``symbol`` with ``config`` (fee_bps, slippage_bps, maker_fee_bps), one bar in;
+    ``funding``: the symbol's funding history file."""
     quote = symbol.split(":")[1] if ":" in symbol else symbol.split("/")[1]
     bot = compile_yaml(
         f"""
@@ -81,7 +93,7 @@ def desk(symbol: str = SPOT, cash: float = 10_000, start: float = 100.0, **confi
         pipeline:
           - id: candles
             uses: source.candles
-            with: {{timeframe: 1m, history: 0}}
+            with: {{timeframe: {timeframe}, history: 0}}
           - id: plan
             uses: planner.noop
           - id: exec
@@ -91,6 +103,8 @@ def desk(symbol: str = SPOT, cash: float = 10_000, start: float = 100.0, **confi
     )
     pipeline = Pipeline(bot, BuildContext(bot))  # never open(): that would load candle files
     ctx = pipeline.ctx
+    if funding is not None:
+        ctx.funding[symbol] = funding
     pipeline.executor.start(ctx)
     d = Desk(symbol, pipeline.executor, [None] * len(ctx.slots), ctx.price_slots())
     d.bar(start)
@@ -688,3 +702,81 @@ def test_random_trading_keeps_the_books(symbol: str, data: st.DataObject) -> Non
     if d.quantity() == 0.0:
         net = math.fsum(f.realized_pnl for f in d.fills if f.realized_pnl is not None)
         assert d.account().cash - cash == approx(net, rel=1e-6, abs=1e-6)
+
+
+# --- the perp simulator on real history -----------------------------------------------------------------
+
+HOUR = 3_600_000
+
+
+def real_hours(venue: str, start_ms: int, end_ms: int) -> list[tuple[int, float, float, float, float]]:
+    """(open time, open, high, low, close) of the real BTCUSDT 1h candles in [start, end)."""
+    with gzip.open(data_path("candles", venue, "BTCUSDT-1h.csv.gz"), "rt") as f:
+        return [
+            (int(r["timestamp"]), float(r["open"]), float(r["high"]), float(r["low"]), float(r["close"]))
+            for r in csv.DictReader(f)
+            if start_ms <= int(r["timestamp"]) < end_ms
+        ]
+
+
+def test_a_10x_long_opened_on_2020_03_11_is_liquidated_on_the_right_bar_at_the_right_price() -> None:
+    """Spot BTC 1h as the perp's price. Cash 10000, all-in at 10x, fee 2 bps, maintenance 0.5%, liquidation
+    fee 5 bps: the long opens at the open of 2020-03-11 01:00 and dies on the crash."""
+    bars = real_hours("binance-spot", 1_583_884_800_000, 1_584_316_800_000)  # 2020-03-11 .. 2020-03-16
+    _, o0, *_ = bars[0]
+    d = desk(PERP, start=o0, fee_bps=2, slippage_bps=0, max_leverage=10, maintenance_margin=0.005)
+    d.step, d.t = HOUR, bars[1][0]  # the bar of 00:00 has closed: an order decided now fills at 01:00's open
+    order = d.submit(Intent(PERP, "target", "buy", Size(fraction=1.0), leverage=10))
+    _, entry, *_ = bars[1]
+    # by hand: all of the equity as margin at 10x, fees included
+    q = 10_000 * 10 / (entry * (1 + 0.0002 * 10))
+    fee = q * entry * 0.0002
+    cash = 10_000 - fee
+    # equity(p) = cash + q (p - entry) meets 0.5% of q p: p = (q entry - cash) / (q (1 - 0.005))
+    liq = (q * entry - cash) / (q * (1 - 0.005))
+    want = next(i for i, (_, _, _, low, _) in enumerate(bars) if i > 1 and low <= liq)
+    assert 0.89 * entry < liq < 0.91 * entry  # about 10% below the entry at 10x
+    for i, (_, o, h, lo, c) in enumerate(bars[1:], start=1):
+        fills = d.bar(o, h, lo, c)
+        if i == 1:
+            assert order.status == "filled" and d.quantity() == approx(q, rel=1e-12)
+            assert fills[0].price == entry and fills[0].fee == approx(fee, rel=1e-12)
+        if i == want:
+            break
+        assert d.quantity() == approx(q, rel=1e-12), f"alive until bar {want}"
+    (fill,) = fills
+    price = min(bars[want][1], liq)  # a gap through the price fills at the open
+    assert (fill.t, fill.side, fill.price) == (bars[want][0] + HOUR, "sell", approx(price, rel=1e-12))
+    assert d.quantity() == 0.0
+    account = d.account()
+    assert account.liquidations == 1
+    # cash = cash + q (price - entry) - liquidation fee, and what it lacks the insurance fund pays
+    after = cash + q * (price - entry) - q * price * 0.0005
+    assert account.cash == approx(max(after, 0.0), rel=1e-9, abs=1e-9)
+    assert "liquidation" in [kind for kind, _ in d.cycles[-1].events]
+    assert sum(e.amount for c in d.cycles for e in c.ledger) == approx(account.cash - 10_000, rel=1e-9)
+
+
+def test_a_month_of_real_binance_funding_is_paid_at_the_close_of_each_funding_time() -> None:
+    """Long 0.1 BTC through May 2024 on real usdm 1h candles: every 8h the position pays 0.1 * close * rate."""
+    funding_file = data_path("funding", "binance-usdm", "BTCUSDT-8h.csv")
+    start, end = 1_714_521_600_000, 1_717_200_000_000
+    bars = real_hours("binance-usdm", start - HOUR, end)
+    d = desk(PERP, start=bars[0][1], funding=str(funding_file), timeframe="1h", fee_bps=0, slippage_bps=0)
+    d.step, d.t = HOUR, bars[1][0]
+    d.submit(buy(PERP, quantity=0.1))
+    for _, o, h, lo, c in bars[1:]:
+        d.bar(o, h, lo, c)
+    closes = {t + HOUR: c for t, _, _, _, c in bars}
+    with funding_file.open() as f:
+        rates = [(int(r["timestamp"]), float(r["funding_rate"])) for r in csv.DictReader(f)]
+    # the position opened at 00:00 on May 1, the open of its first bar: it owes every funding after that,
+    # up to the close of the last bar (00:00 on June 1), each at the close of the bar ending at its time
+    due = [(t, rate) for t, rate in rates if start < t <= bars[-1][0] + HOUR]
+    want = math.fsum(0.1 * closes[t] * rate for t, rate in due)
+    paid = d.account().funding
+    assert len(due) == 31 * 3
+    assert [e.t for c in d.cycles for e in c.ledger if e.kind == "funding"] == [t for t, _ in due]
+    assert paid == approx(want, rel=1e-12)
+    assert -math.fsum(e.amount for c in d.cycles for e in c.ledger if e.kind == "funding") == approx(want, rel=1e-12)
+    assert d.account().cash == approx(10_000 - want, rel=1e-12)
