@@ -17,7 +17,7 @@ from pydantic import Field
 
 from blocks.executors.funding import ConstantFunding, Funding, NoFunding, PremiumFunding, load_funding
 from blocks.executors.margin import initial_margin, liquidation_price
-from runner.block import Account, BlockConfig, Executor
+from runner.block import Account, BlockConfig, Executor, Source
 from runner.durations import parse_duration
 from runner.spec import Duration
 from runner.types import Fill, Intent, LedgerEntry, Order, Position
@@ -97,7 +97,12 @@ class Paper(Executor):
         self._last_t: dict[str, int] = {}
         self._deployment = ctx.deployment_id
         source = next((step for step in ctx.bot.steps if step.id == ctx.price_source), None)
-        seconds = source.block.timeframe_seconds(source.config) if source and source.block and source.config else None
+        block = source.block if source is not None else None
+        seconds = (
+            block.timeframe_seconds(source.config)
+            if source is not None and block is not None and issubclass(block, Source) and source.config is not None
+            else None
+        )
         self._bar_ms = (seconds or 0) * 1000
         self._symbols = ctx.symbols
         self._funding = {sym: self._funding_of(sym, ctx) for sym in ctx.symbols if _is_perp(sym)}
