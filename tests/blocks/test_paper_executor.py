@@ -643,6 +643,13 @@ def check_account(d: Desk, closes: dict[str, float]) -> None:
         assert account.cash >= -1e-6, f"spot cash {account.cash}"
     assert account.equity == approx(marked, rel=1e-6, abs=1e-6)
     assert account.fees >= 0.0
+    # every cash movement is a ledger entry; cash never stays negative (a liquidation's shortfall is insured)
+    ledger = [e for c in d.cycles for e in c.ledger]
+    assert account.cash == approx(10_000 + math.fsum(e.amount for e in ledger), rel=1e-9, abs=1e-6)
+    assert all(e.amount <= 0 for e in ledger if e.kind in ("fee", "liquidation_fee"))
+    assert account.cash >= -1e-6 or not account.liquidations
+    if any(kind == "liquidation" for c in d.cycles[-1:] for kind, _ in c.events):
+        assert all(not p.quantity for s, p in account.positions.items() if ":" in s)
     assert all(f.fee >= 0.0 and f.quantity > 0.0 for f in d.fills)
     assert math.fsum(f.fee for f in d.fills) == approx(account.fees, rel=1e-9, abs=1e-9)
     line = d.executor.mark_line(d.symbol)
