@@ -7,12 +7,14 @@ the data starts a new run, so any series of times round-trips exactly.
 from __future__ import annotations
 
 import struct
+import sys
 from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
 
 ENCODING = "times: little-endian int64 (start ms, step ms, count) runs; values: little-endian float64"
 _RUN = struct.Struct("<qqq")
+_SWAP = sys.byteorder == "big"
 
 
 def encode_times(times: Sequence[int]) -> bytes:
@@ -40,17 +42,17 @@ def decode_times(blob: bytes) -> array[int]:
 
 
 def encode_values(values: array[float]) -> bytes:
-    packed = values if values.typecode == "d" else array("d", values)
-    if struct.pack("=d", 1.0) != struct.pack("<d", 1.0):
-        packed = array("d", packed)
-        packed.byteswap()
-    return packed.tobytes()
+    if not _SWAP:
+        return values.tobytes()
+    swapped = array("d", values)
+    swapped.byteswap()
+    return swapped.tobytes()
 
 
 def decode_values(blob: bytes) -> array[float]:
     out = array("d")
     out.frombytes(blob)
-    if struct.pack("=d", 1.0) != struct.pack("<d", 1.0):
+    if _SWAP:
         out.byteswap()
     return out
 

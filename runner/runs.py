@@ -117,6 +117,7 @@ def backtest(
         raise
     pipeline.executor.cancel_all(Cycle(0, pipeline.lanes))
     account = pipeline.executor.account()
+    fills = recorder.fills
     summary = {
         "run_id": run_id,
         "config_id": bot.config_id,
@@ -126,13 +127,13 @@ def backtest(
             recorder.times,
             recorder.equity,
             bot.spec.account.cash,
-            [f.realized_pnl for f in recorder.fills if f.realized_pnl is not None],
+            [f.realized_pnl for f in fills if f.realized_pnl is not None],
             account.fees,
         ),
         "funding": account.funding,
         "liquidations": account.liquidations,
         "orders": len(recorder.orders),
-        "fills": len(recorder.fills),
+        "fills": len(fills),
         "failed_cycles": sum(e["kind"] == "block_error" for e in recorder.events),
     }
     gc.freeze()  # what the run recorded lives until it is saved: collections while saving need not walk it

@@ -18,6 +18,7 @@ from pydantic import Field
 from blocks.executors.funding import ConstantFunding, Funding, NoFunding, PremiumFunding, load_funding
 from blocks.executors.margin import initial_margin, liquidation_price
 from runner.block import Account, BlockConfig, Executor, Source
+from runner.cycle import client_id
 from runner.durations import parse_duration
 from runner.spec import Duration
 from runner.types import Fill, Intent, LedgerEntry, Order, Position
@@ -308,8 +309,6 @@ class Paper(Executor):
         fills.append(self._apply(order.client_id, symbol, -position.quantity, price, rate, liquidity, cycle))
 
     def _exit_id(self, kind: str, symbol: str, t: int) -> str:
-        from runner.cycle import client_id
-
         return client_id(self._deployment, t, f"{self.step_id}:{kind}", self._symbols.index(symbol))
 
     def _liquidation_price(self, symbol: str) -> float | None:
