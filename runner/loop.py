@@ -230,9 +230,10 @@ def _drive_columns(
     scratch = (len(lane) - 1, c)
     (s1, c1), (s2, c2), (s3, c3), (s4, c4) = (per_bar + [scratch] * 4)[:4]
     rest = per_bar[4:]
-    for i in range(end):
-        if i < skip_to:
-            continue
+    bars = iter(range(end))
+    jump = bars.__setstate__  # type: ignore[attr-defined]  # a range iterator can jump: skipped bars cost nothing
+    jump(skip_to)
+    for i in bars:
         lane[s1] = c1[i]
         lane[s2] = c2[i]
         lane[s3] = c3[i]
@@ -295,6 +296,7 @@ def _drive_columns(
             skip_to = wakes[next_wake] if next_wake < len(wakes) else end
             if skip_to > i + 1:
                 marks.extend([a + b * x for x in c[i + 1 : skip_to]] if b else array("d", [a]) * (skip_to - i - 1))
+                jump(skip_to)
             if reporting and (i >> 16) != (skip_to >> 16):
                 progress(skip_to, end)  # type: ignore[misc]
                 if stop():
