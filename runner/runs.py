@@ -12,7 +12,7 @@ import gc
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from runner.compile import CompiledBot
 from runner.cycle import BuildContext, Cycle, Pipeline
 from runner.deployments import DeploymentConflict, deploy, deployment_id
 from runner.loop import BacktestClock, Clock, ReplayClock, Window, drive
-from runner.metrics import summarize
+from runner.metrics import exposure_pct, span_ms, summarize
 from runner.recorder import BacktestRecorder, CycleRecorder
 from runner.snapshot import diff
 from runner.store import Store, now_iso
@@ -118,17 +118,19 @@ def backtest(
     pipeline.executor.cancel_all(Cycle(0, pipeline.lanes))
     account = pipeline.executor.account()
     fills = recorder.fills
+    times = recorder.times
     summary = {
         "run_id": run_id,
         "config_id": bot.config_id,
         "deployment": deployment_id(bot.spec.bot, bot.spec.version),
         "bars": sum(len(f.timeline) for f in pipeline.feeds),
         **summarize(
-            recorder.times,
+            times,
             recorder.equity,
             bot.spec.account.cash,
             [f.realized_pnl for f in fills if f.realized_pnl is not None],
             account.fees,
+            _exposure([(f.t, f.symbol, f.quantity if f.side == "buy" else -f.quantity) for f in fills], times),
         ),
         "funding": account.funding,
         "liquidations": account.liquidations,
@@ -196,15 +198,27 @@ def paper(
     return summary
 
 
+def _exposure(fills: list[tuple[int, str, float]], times: Sequence[int]) -> float:
+    return exposure_pct(fills, times[0], times[0] + span_ms(times)) if len(times) else 0.0
+
+
 def paper_summary(store: Store, run_id: str, cash: float) -> dict[str, Any]:
+    """The summary of a paper or live run, from what it recorded."""
     curve = store.rows("SELECT t, equity FROM equity WHERE run_id = ? ORDER BY t", (run_id,))
-    pnls = [
-        r["realized_pnl"]
-        for r in store.rows("SELECT realized_pnl FROM fills WHERE run_id = ? AND realized_pnl IS NOT NULL", (run_id,))
-    ]
-    fees = store.one("SELECT COALESCE(SUM(fee), 0) AS fees FROM fills WHERE run_id = ?", (run_id,))
-    summary = summarize(
-        [r["t"] for r in curve], [r["equity"] for r in curve], cash, pnls, fees["fees"] if fees else 0.0
+    times = [r["t"] for r in curve]
+    fills = store.rows(
+        "SELECT t, symbol, side, quantity, fee, realized_pnl FROM fills WHERE run_id = ? ORDER BY t, id", (run_id,)
     )
+    pnls = [f["realized_pnl"] for f in fills if f["realized_pnl"] is not None]
+    moves = [(f["t"], f["symbol"], f["quantity"] if f["side"] == "buy" else -f["quantity"]) for f in fills]
+    summary = summarize(
+        times, [r["equity"] for r in curve], cash, pnls, sum(f["fee"] for f in fills), _exposure(moves, times)
+    )
+    funding = store.one(
+        "SELECT COALESCE(-SUM(amount), 0) AS paid FROM ledger WHERE run_id = ? AND kind = 'funding'", (run_id,)
+    )
+    liquidations = store.one("SELECT COUNT(*) AS n FROM events WHERE run_id = ? AND kind = 'liquidation'", (run_id,))
+    summary["funding"] = funding["paid"] if funding else 0.0
+    summary["liquidations"] = liquidations["n"] if liquidations else 0
     summary["run_id"] = run_id
     return summary

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from runner.compile import CompiledBot, compile_text
 from runner.errors import ConfigError, ConfigIssue
@@ -17,6 +18,10 @@ BOTS = ROOT / "bots"
 DATA = Path(os.environ.get("RUNNER_DATA_DIR", ROOT.parent / "shared" / "data"))
 
 _REGISTRY = Registry.discover()
+
+# Wall-clock deadlines only measure how busy the machine is (CI shares two cores); properties are what count.
+settings.register_profile("runner", deadline=None)
+settings.load_profile("runner")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -57,8 +57,12 @@ def render(bot: str, version: str, quote: str, s: dict[str, Any]) -> str:
             f"  bars          {s['bars']:>12,}",
             f"  trades        {s['trades']:>12,}   win rate {s['win_rate_pct']:.1f}%   "
             f"profit factor {s['profit_factor']:.2f}",
+            f"  avg win/loss  {s['avg_win']:>12,.2f} / {s['avg_loss']:,.2f}   expectancy {s['expectancy']:,.2f}",
             f"  return        {s['return_pct']:>11.2f}%   final equity {s['final_equity']:,.2f} {quote}",
-            f"  max drawdown  {s['max_drawdown_pct']:>11.2f}%   sharpe {s['sharpe']:.2f}   sortino {s['sortino']:.2f}",
+            f"  annualised    {s['annual_return_pct']:>11.2f}%   calmar {s['calmar']:.2f}   "
+            f"exposure {s['exposure_pct']:.1f}%",
+            f"  max drawdown  {s['max_drawdown_pct']:>11.2f}%   lasting {s['max_drawdown_duration_days']:.1f} days   "
+            f"sharpe {s['sharpe']:.2f}   sortino {s['sortino']:.2f}",
             f"  fees          {s['fees']:>12,.2f}   orders {s['orders']:,}   fills {s['fills']:,}",
             *(
                 [f"  funding paid  {s['funding']:>12,.2f}   liquidations {s['liquidations']}"]
