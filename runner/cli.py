@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fee-bps", type=float, help="override the executor's taker fee")
     p.add_argument("--slippage-bps", type=float, help="override the executor's slippage")
     p.add_argument(
+        "--entry-delay",
+        type=_bars,
+        metavar="BARS",
+        help="orders wait this many more bars before they meet the market (default 0: the next bar's open)",
+    )
+    p.add_argument(
         "--funding",
         action="append",
         default=[],
@@ -91,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("snapshot", help="print the resolved config of a bot file and its config_id")
     p.add_argument("path", metavar="FILE", help="a bot file")
     return parser
+
+
+def _bars(text: str) -> int:
+    try:
+        bars = int(text)
+    except ValueError:
+        bars = -1
+    if not 0 <= bars <= 10_000:
+        raise argparse.ArgumentTypeError(f"expected a whole number of bars from 0 to 10000, got {text!r}")
+    return bars
 
 
 def main(argv: list[str] | None = None) -> int:

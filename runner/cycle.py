@@ -47,6 +47,8 @@ class BuildContext:
     """Every slot a block asked for while starting; lets a backtest write only what is read."""
     fee_bps: float | None = None
     slippage_bps: float | None = None
+    entry_delay: int | None = None
+    """Extra bars a planner's orders wait before they meet the market (None: the executor's own setting)."""
     funding: dict[str, str] = field(default_factory=dict)
     """Symbol -> file of the venue's funding history (backtests and replays)."""
 

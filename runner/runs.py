@@ -36,6 +36,7 @@ class RunOptions:
     fee_bps: float | None = None
     slippage_bps: float | None = None
     funding: dict[str, str] = field(default_factory=dict)
+    entry_delay: int | None = None
 
 
 def check_deployable(store: Store, bot: CompiledBot) -> None:
@@ -55,6 +56,7 @@ def open_pipeline(bot: CompiledBot, kind: str, options: RunOptions) -> Pipeline:
         options.data,
         fee_bps=options.fee_bps,
         slippage_bps=options.slippage_bps,
+        entry_delay=options.entry_delay,
         funding=options.funding,
     )
     pipeline = Pipeline(bot, ctx)
@@ -82,6 +84,7 @@ def _start_run(store: Store, bot: CompiledBot, kind: str, options: RunOptions) -
                             "end": options.end,
                             "fee_bps": options.fee_bps,
                             "slippage_bps": options.slippage_bps,
+                            "entry_delay": options.entry_delay,
                             "funding": options.funding,
                         },
                         sort_keys=True,

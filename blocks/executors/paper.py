@@ -41,6 +41,13 @@ class Paper(Executor):
             None, ge=-100, le=1000, description="Maker fee for resting limit orders; fee_bps when omitted"
         )
         slippage_bps: float = Field(1.0, ge=0, le=1000, description="Adverse slippage on market orders, in bps")
+        entry_delay: int = Field(
+            0,
+            ge=0,
+            le=10_000,
+            description="Bars an order waits before it meets the market: decided at the close of bar t, it arrives "
+            "at the open of bar t+1+entry_delay (exit plans and liquidations are never delayed)",
+        )
         slippage_range: float = Field(
             0.0,
             ge=0,
@@ -83,6 +90,9 @@ class Paper(Executor):
         self._taker = fee / 10_000
         self._maker = (fee if config.maker_fee_bps is None else config.maker_fee_bps) / 10_000
         self._slip = slip / 10_000
+        self._delay = config.entry_delay if ctx.entry_delay is None else ctx.entry_delay
+        self._waiting: dict[str, int] = {}
+        """Orders still held back by the entry delay: client id -> bars left."""
         self._range_slip = config.slippage_range
         self._max_leverage = config.max_leverage
         self._mm = config.maintenance_margin
@@ -137,6 +147,8 @@ class Paper(Executor):
             return
         order.status = "open"
         self._open[order.client_id] = order
+        if self._delay:
+            self._waiting[order.client_id] = self._delay
 
     def _over_leveraged(self, intent: Intent) -> str:
         if _is_perp(intent.symbol) and intent.kind != "close" and intent.leverage > self._max_leverage:
@@ -149,6 +161,7 @@ class Paper(Executor):
             order.status, order.reason = "cancelled", "cancelled"
         self._open.clear()
         self._resting.clear()
+        self._waiting.clear()
         return cancelled
 
     def has_open_orders(self) -> bool:
@@ -172,13 +185,22 @@ class Paper(Executor):
         fills: list[Fill] = []
         arriving = [o for o in self._open.values() if o.symbol == symbol and o.t < cycle.t]
         for order in arriving:
-            if order.client_id not in self._resting:
+            if order.client_id in self._waiting:
+                self._hold_back(order.client_id)
+            elif order.client_id not in self._resting:
                 self._fill_on_arrival(order, lane, cycle, fills)
         self._adverse(symbol, lane, cycle, fills)
         self._favourable(symbol, lane, cycle, fills)
         if previous is not None and symbol in self._funding:
             self._fund(symbol, previous, lane[self._c], cycle)
         return fills
+
+    def _hold_back(self, client_id: str) -> None:
+        left = self._waiting[client_id] - 1
+        if left:
+            self._waiting[client_id] = left
+        else:
+            del self._waiting[client_id]
 
     # --- fills ----------------------------------------------------------------------------------------
 
@@ -245,6 +267,7 @@ class Paper(Executor):
         order.status, order.reason = status, reason
         self._open.pop(order.client_id, None)
         self._resting.pop(order.client_id, None)
+        self._waiting.pop(order.client_id, None)
 
     # --- intrabar: exit plans, liquidation, resting limits -----------------------------------------------
 

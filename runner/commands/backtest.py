@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
             args.fee_bps,
             args.slippage_bps,
             parse_data(bot, args.funding, flag="--funding"),
+            args.entry_delay,
         )
     except UsageError as exc:
         print(f"runner backtest: {exc}", file=sys.stderr)

@@ -216,6 +216,33 @@ def test_orders_fill_only_on_a_later_bar() -> None:
     assert len(d.bar(101.0)) == 1
 
 
+def test_entry_delay_holds_an_order_back_whole_bars() -> None:
+    d = desk(fee_bps=0, slippage_bps=0, entry_delay=2)
+    order = d.submit(buy(quantity=1))
+    assert d.bar(101.0) == [] and d.bar(102.0) == []  # two bars held back
+    assert order.status == "open"
+    (fill,) = d.bar(103.0)  # decided at the close of bar t, filled at the open of bar t+3
+    assert fill.price == 103.0
+
+
+def test_entry_delay_never_delays_an_exit_plan() -> None:
+    d = desk(PERP, fee_bps=0, slippage_bps=0, entry_delay=1)
+    d.submit(Intent(PERP, "order", "buy", Size(quantity=1), stop_loss=95.0))
+    d.bar(100.0)
+    (fill,) = d.bar(100.0)
+    assert fill.side == "buy"
+    (stop,) = d.bar(97.0, lo=94.0)  # the stop is met inside the very next bar
+    assert (stop.side, stop.price) == ("sell", 95.0)
+
+
+def test_cancel_all_also_drops_held_back_orders() -> None:
+    d = desk(fee_bps=0, slippage_bps=0, entry_delay=3)
+    order = d.submit(buy(quantity=1))
+    d.executor.cancel_all(d.cycle())
+    assert order.status == "cancelled" and not d.executor.has_open_orders()
+    assert d.bar(101.0) == [] and d.bar(101.0) == [] and d.bar(101.0) == [] and d.bar(101.0) == []
+
+
 # --- slippage -----------------------------------------------------------------------------------------
 
 SLIPPAGE = [
