@@ -94,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", help="the run, when several runs have this order id")
     p.add_argument("--db", help="the store")
 
+    p = sub.add_parser("compare", help="compare two runs trade by trade, e.g. a paper run against its backtest")
+    p.add_argument("run_a", metavar="RUN_A", help="a run id, or a unique prefix of one")
+    p.add_argument("run_b", metavar="RUN_B", help="the run to compare with it")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    p.add_argument("--limit", type=int, default=20, help="trades listed in the text report (default: 20)")
+    p.add_argument(
+        "--tolerance",
+        metavar="DURATION",
+        help="how far apart two entries may be to pair, e.g. 5m or 0 (default: one bar of the coarser run)",
+    )
+    p.add_argument("--db", help="the store")
+
     p = sub.add_parser("snapshot", help="print the resolved config of a bot file and its config_id")
     p.add_argument("path", metavar="FILE", help="a bot file")
     return parser
