@@ -31,30 +31,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backtest", help="replay history through a bot and summarise the run")
     p.add_argument("bot", metavar="BOT", help="a bot file")
+    _history_options(p)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
+
+    p = sub.add_parser("sweep", help="backtest every combination of a parameter grid, in parallel processes")
+    p.add_argument("bot", metavar="BOT", help="a bot file")
+    _history_options(p)
     p.add_argument(
-        "--data",
+        "--grid",
         action="append",
         required=True,
-        metavar="FILE",
-        help="candles to replay (CSV, gzip or plain); SYMBOL=FILE for each symbol of a multi-symbol bot",
+        metavar="STEP.FIELD=V1,V2",
+        help="values to try for a step's field, e.g. ema_fast.period=10,20,30; repeat for more axes",
     )
-    p.add_argument("--from", dest="start", metavar="TIME", help="first cycle that trades (UTC), e.g. 2025-05-10")
-    p.add_argument("--to", dest="end", metavar="TIME", help="last cycle (UTC)")
-    p.add_argument("--fee-bps", type=float, help="override the executor's taker fee")
-    p.add_argument("--slippage-bps", type=float, help="override the executor's slippage")
-    p.add_argument(
-        "--entry-delay",
-        type=_bars,
-        metavar="BARS",
-        help="orders wait this many more bars before they meet the market (default 0: the next bar's open)",
+    _objective_options(p)
+    p.add_argument("--report", metavar="FILE", help="write an HTML report (a heat map when two parameters vary)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
+
+    p = sub.add_parser(
+        "walk-forward", help="choose parameters on rolling training windows and score them on the window after"
     )
+    p.add_argument("bot", metavar="BOT", help="a bot file")
+    _history_options(p)
+    p.add_argument("--train", required=True, metavar="DURATION", help="training window, e.g. 30d")
+    p.add_argument("--test", required=True, metavar="DURATION", help="out-of-sample window after it, e.g. 7d")
+    p.add_argument("--step", metavar="DURATION", help="how far windows roll (default: the test window)")
     p.add_argument(
-        "--funding",
+        "--grid",
         action="append",
-        default=[],
-        metavar="FILE",
-        help="funding history of a perp; SYMBOL=FILE per symbol",
+        required=True,
+        metavar="STEP.FIELD=V1,V2",
+        help="values to choose from on each training window; repeat for more axes",
     )
+    _objective_options(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
 
@@ -111,6 +122,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _history_options(p: argparse.ArgumentParser) -> None:
+    """The options of every command that replays history: data, window and cost overrides."""
+    p.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="candles to replay (CSV, gzip or plain); SYMBOL=FILE for each symbol of a multi-symbol bot",
+    )
+    p.add_argument("--from", dest="start", metavar="TIME", help="first cycle that trades (UTC), e.g. 2025-05-10")
+    p.add_argument("--to", dest="end", metavar="TIME", help="last cycle (UTC)")
+    p.add_argument("--fee-bps", type=float, help="override the executor's taker fee")
+    p.add_argument("--slippage-bps", type=float, help="override the executor's slippage")
+    p.add_argument(
+        "--entry-delay",
+        type=_bars,
+        metavar="BARS",
+        help="orders wait this many more bars before they meet the market (default 0: the next bar's open)",
+    )
+    p.add_argument(
+        "--funding",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="funding history of a perp; SYMBOL=FILE per symbol",
+    )
+
+
+def _objective_options(p: argparse.ArgumentParser) -> None:
+    from runner.objectives import OBJECTIVES
+
+    p.add_argument(
+        "--objective",
+        choices=tuple(OBJECTIVES),
+        default="sharpe",
+        help="what ranks the combinations (default: sharpe; max_drawdown_pct ranks lowest first)",
+    )
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
+
+
 def _bars(text: str) -> int:
     try:
         bars = int(text)
@@ -125,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     # pydantic otherwise scans every installed package's entry points for plugins we never use.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     args = build_parser().parse_args(argv)
-    module = import_module(f"runner.commands.{args.command}")
+    module = import_module(f"runner.commands.{args.command.replace('-', '_')}")
     try:
         code: int = module.run(args)
     except KeyboardInterrupt:

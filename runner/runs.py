@@ -37,6 +37,8 @@ class RunOptions:
     slippage_bps: float | None = None
     funding: dict[str, str] = field(default_factory=dict)
     entry_delay: int | None = None
+    labels: dict[str, Any] = field(default_factory=dict)
+    """Recorded with the run's parameters, e.g. which sweep and which grid values it ran."""
 
 
 def check_deployable(store: Store, bot: CompiledBot) -> None:
@@ -85,6 +87,7 @@ def _start_run(store: Store, bot: CompiledBot, kind: str, options: RunOptions) -
                             "fee_bps": options.fee_bps,
                             "slippage_bps": options.slippage_bps,
                             "entry_delay": options.entry_delay,
+                            **({"labels": options.labels} if options.labels else {}),
                             "funding": options.funding,
                         },
                         sort_keys=True,
