@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/validate_latency.py
 	$(BIN)/python bench/backtest_throughput.py
 	$(BIN)/python bench/plain_loop.py
+	$(BIN)/python bench/sweep_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
