@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="paper-trade bots over replayed candles, posting every decision")
     p.add_argument("bots", nargs="+", metavar="BOT", help="bot files; several run side by side")
     p.add_argument("--replay", action="append", metavar="FILE", help="candles to replay; SYMBOL=FILE per symbol")
+    p.add_argument(
+        "--funding",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="funding history to replay for a perp; SYMBOL=FILE per symbol",
+    )
     p.add_argument("--speed", type=float, default=0, help="replay speed: 60 plays a minute per second; 0 = no waiting")
     p.add_argument("--from", dest="start", metavar="TIME", help="first cycle that trades (UTC)")
     p.add_argument("--until", metavar="TIME", help="stop after the cycle at this time (UTC)")

@@ -32,7 +32,10 @@ def run(args: argparse.Namespace) -> int:
             (
                 b,
                 RunOptions(
-                    parse_data(b, args.replay, strict=len(bots) == 1), parse_time(args.start), parse_time(args.until)
+                    parse_data(b, args.replay, strict=len(bots) == 1),
+                    parse_time(args.start),
+                    parse_time(args.until),
+                    funding=parse_data(b, args.funding, strict=len(bots) == 1, flag="--funding"),
                 ),
             )
             for b in bots

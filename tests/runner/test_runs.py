@@ -3,6 +3,7 @@ refused before anything is recorded, and a deployed version never changes."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BOTS, ROOT, real_candles
+from conftest import BOTS, ROOT, data_path, real_candles
 
 from runner.curves import decode_times, decode_values
 
@@ -272,3 +273,29 @@ def test_once_records_one_cycle_and_the_next_call_continues_the_run(tmp_path: Pa
     assert query(db, "SELECT status FROM runs") == [("stopped",)]
     times = [r[0] for r in query(db, "SELECT t FROM cycles ORDER BY t")]
     assert times[1] - times[0] == times[2] - times[1] == 60_000
+
+
+def test_a_paper_perp_replayed_with_funding_pays_what_its_backtest_pays(tmp_path: Path) -> None:
+    """Perp shorts and longs over real candles across real Binance funding times: the paper run and the
+    backtest book the same funding, fills and equity."""
+    funding = data_path("funding", "binance-usdm", "BTCUSDT-8h.csv")
+    data, db = real_candles(tmp_path, 3_000), tmp_path / "r.db"
+    text = (BOTS / "ema_cross.yaml").read_text()
+    text = text.replace("version: 1.0.0", "version: 1.0.0-perp").replace("BTC/USDT]", "BTC/USDT:USDT]")
+    text = text.replace("size: {fraction: 1.0}}", "size: {fraction: 0.5}, allow_short: true}")
+    bot = tmp_path / "perp.yaml"
+    bot.write_text(text)
+    assert (
+        cli("run", str(bot), "--replay", str(data), "--funding", str(funding), "--quiet", "--db", str(db)).returncode
+        == 0
+    )
+    assert cli("backtest", str(bot), "--data", str(data), "--funding", str(funding), "--db", str(db)).returncode == 0
+    [paper], [backtest] = run_ids(db, "paper"), run_ids(db, "backtest")
+    assert activity(db, paper) == activity(db, backtest)
+    sql = "SELECT t, symbol, amount FROM ledger WHERE run_id = ? AND kind = 'funding' ORDER BY t"
+    paid = query(db, sql, paper)
+    assert len(paid) >= 5  # 3,000 minutes hold at least six 8-hour funding times
+    assert paid == query(db, sql, backtest)
+    summaries = dict(query(db, "SELECT kind, summary FROM runs"))
+    assert json.loads(summaries["paper"])["funding"] == pytest.approx(json.loads(summaries["backtest"])["funding"])
+    assert json.loads(summaries["paper"])["funding"] == pytest.approx(-sum(row[2] for row in paid))
