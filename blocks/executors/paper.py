@@ -10,6 +10,7 @@ Every cash movement is a ledger entry, so cash is always the opening cash plus t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -55,6 +56,13 @@ class Paper(Executor):
             description="Extra adverse slippage on market and stop fills: this fraction of the bar's range "
             "(high - low) relative to its open",
         )
+        slippage_impact: float = Field(
+            0.0,
+            ge=0,
+            le=1,
+            description="Square-root market impact on market and stop fills: extra adverse slippage of "
+            "impact * sqrt(order quantity / bar volume), both in base units (none on a bar with no volume)",
+        )
         max_leverage: float = Field(5.0, ge=1, le=100, description="Most leverage a perp position may use")
         maintenance_margin: float = Field(
             0.005, gt=0, le=0.5, description="Maintenance margin of perps, a fraction of notional"
@@ -94,6 +102,8 @@ class Paper(Executor):
         self._waiting: dict[str, int] = {}
         """Orders still held back by the entry delay: client id -> bars left."""
         self._range_slip = config.slippage_range
+        self._impact = config.slippage_impact
+        self._v = self._volume_slot(ctx) if self._impact else None
         self._max_leverage = config.max_leverage
         self._mm = config.maintenance_margin
         self._liq_fee = config.liquidation_fee_bps / 10_000
@@ -209,12 +219,13 @@ class Paper(Executor):
         cancelled if post-only); any other limit rests from the open on."""
         intent = order.intent
         o = lane[self._o]
-        direction = self._direction(intent, o)
-        if direction is None:
+        wanted = self._quantity(intent, o, self._taker)
+        if wanted is None or abs(wanted) <= _DUST:
             self._close_order(order, "cancelled", "nothing to trade")
             return
+        direction = 1 if wanted > 0 else -1
         if intent.order_type == "market":
-            price = self._slipped(o, direction, lane)
+            price = self._slipped(o, direction, lane, abs(wanted))
             self._execute(order, price, self._taker, "taker", direction, cycle, fills)
             return
         limit = intent.price
@@ -227,19 +238,25 @@ class Paper(Executor):
             return
         self._resting[order.client_id] = direction
 
-    def _direction(self, intent: Intent, price: float) -> int | None:
-        """+1 buy, -1 sell, None if there is nothing to trade; fixed when the order first meets the market."""
-        first = self._quantity(intent, price, self._taker)
-        if first is None or abs(first) <= _DUST:
-            return None
-        return 1 if first > 0 else -1
-
-    def _slipped(self, price: float, direction: int, lane: list[Any]) -> float:
+    def _slipped(self, price: float, direction: int, lane: list[Any], quantity: float) -> float:
+        """The price moved against the order: fixed bps, a share of the bar's range, and market impact for
+        ``quantity`` (base units, estimated at the unslipped price)."""
         slip = self._slip
         if self._range_slip:
             o, h, lo = lane[self._o], lane[self._h], lane[self._l]
             slip += self._range_slip * (h - lo) / o if o else 0.0
+        if self._v is not None:
+            volume = lane[self._v]
+            if volume:
+                slip += self._impact * math.sqrt(quantity / volume)
         return price * (1 + slip) if direction > 0 else price * (1 - slip)
+
+    @staticmethod
+    def _volume_slot(ctx: BuildContext) -> int | None:
+        slot = ctx.slots.get((ctx.price_source, "volume")) if ctx.price_source is not None else None
+        if slot is not None:
+            ctx.requested.add(slot)
+        return slot
 
     def _execute(
         self,
@@ -291,7 +308,9 @@ class Paper(Executor):
             self._liquidate(symbol, min(o, liq) if long else max(o, liq), cycle, fills)
         elif hit_stop:
             assert stop is not None
-            price = self._slipped(min(o, stop) if long else max(o, stop), -1 if long else 1, lane)
+            price = self._slipped(
+                min(o, stop) if long else max(o, stop), -1 if long else 1, lane, abs(position.quantity)
+            )
             reason = f"stop-loss at {stop:g}"
             self._exit(symbol, price, self._taker, "taker", "stop_loss", reason, cycle, fills)
 

@@ -37,11 +37,14 @@ class Desk:
     legs: int = 0
     step: int = MINUTE
     cycles: list[Cycle] = field(default_factory=list)
+    volume_slot: int = -1
 
     def cycle(self) -> Cycle:
         return Cycle(self.t, {self.symbol: self.lane}, account=self.executor.account)
 
-    def bar(self, o: float, h: float | None = None, lo: float | None = None, c: float | None = None) -> list[Fill]:
+    def bar(
+        self, o: float, h: float | None = None, lo: float | None = None, c: float | None = None, volume: float = 0.0
+    ) -> list[Fill]:
         """The next bar; high, low and close default to the extremes of open and close (close to open)."""
         c = o if c is None else c
         h = max(o, c) if h is None else h
@@ -50,6 +53,7 @@ class Desk:
         self.t += self.step
         for slot, value in zip(self.slots, (o, h, lo, c), strict=True):
             self.lane[slot] = value
+        self.lane[self.volume_slot] = volume
         cycle = self.cycle()
         fills = self.executor.on_bar(self.symbol, self.lane, cycle)
         self.fills.extend(fills)
@@ -107,6 +111,7 @@ def desk(
         ctx.funding[symbol] = funding
     pipeline.executor.start(ctx)
     d = Desk(symbol, pipeline.executor, [None] * len(ctx.slots), ctx.price_slots())
+    d.volume_slot = ctx.slots[("candles", "volume")]
     d.bar(start)
     return d
 
@@ -275,6 +280,19 @@ def test_market_slippage_is_adverse(
     assert back.side == "sell"
     assert back.price == approx(100.0 * (1 - config["slippage_bps"] / 10_000), rel=1e-12)
     assert back.price < 100.0 < fill.price
+
+
+def test_market_impact_grows_with_the_square_root_of_the_share_of_volume() -> None:
+    d = desk(fee_bps=0, slippage_bps=0, slippage_impact=0.01)
+    d.submit(buy(quantity=4))
+    (fill,) = d.bar(100.0, volume=400.0)  # 0.01 * sqrt(4 / 400) = 0.1%
+    assert fill.price == pytest.approx(100.1)
+    d.submit(Intent(SPOT, "close"))
+    (fill,) = d.bar(100.0, volume=16.0)  # 0.01 * sqrt(4 / 16) = 0.5%, against the seller
+    assert fill.price == pytest.approx(99.5)
+    d.submit(buy(quantity=4))
+    (fill,) = d.bar(100.0, volume=0.0)  # no volume reported: no impact model to apply
+    assert fill.price == 100.0
 
 
 def test_slippage_stays_adverse_when_a_target_changes_direction() -> None:
