@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--db", help="the store")
 
+    p = sub.add_parser("report", help="write a run's report: one self-contained HTML page, and an equity PNG")
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id, as `runner runs` lists them")
+    p.add_argument("--out", metavar="FILE", help="the HTML file (default: report-RUN_ID.html)")
+    p.add_argument("--plot", metavar="FILE", help="also write the equity and drawdown chart as a PNG")
+    p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
+
     p = sub.add_parser("snapshot", help="print the resolved config of a bot file and its config_id")
     p.add_argument("path", metavar="FILE", help="a bot file")
     return parser
