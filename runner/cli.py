@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backtest", help="replay history through a bot and summarise the run")
     p.add_argument("bot", metavar="BOT", help="a bot file")
     _history_options(p)
+    p.add_argument("--report", metavar="FILE", help="also write the run's self-contained HTML report")
+    p.add_argument("--plot", metavar="FILE", help="also write its equity and drawdown chart as a PNG")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -41,18 +42,19 @@ def parse_time(text: str | None) -> int | None:
 
 
 def parse_data(bot: CompiledBot, values: list[str], strict: bool = True, flag: str = "--data") -> dict[str, str]:
-    """``--data FILE`` for a one-symbol bot, or ``--data SYMBOL=FILE`` per symbol (others ignored unless strict)."""
+    """``--data FILE`` for a one-symbol bot, or ``--data SYMBOL=FILE`` per symbol (others ignored unless strict).
+    Paths are made absolute, so what a run records still names its files from any directory."""
     data: dict[str, str] = {}
     symbols = list(bot.spec.symbols)
     for value in values:
         symbol, sep, path = value.partition("=")
         if sep and "/" in symbol:
             if symbol in symbols:
-                data[symbol] = path
+                data[symbol] = os.path.abspath(path)
             elif strict:
                 raise UsageError(f"{flag} {value}: {symbol} is not one of the bot's symbols ({', '.join(symbols)})")
         elif len(symbols) == 1:
-            data[symbols[0]] = value
+            data[symbols[0]] = os.path.abspath(value)
         else:
             raise UsageError(f"{bot.spec.bot} trades {len(symbols)} symbols: give {flag} SYMBOL=FILE for each")
     return data

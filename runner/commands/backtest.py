@@ -35,18 +35,38 @@ def run(args: argparse.Namespace) -> int:
         return 2
     store = Store(args.db)
     try:
-        with _progress(args.format == "text" and sys.stderr.isatty()) as progress:
-            summary = backtest(store, bot, options, progress)
-    except (DataError, BlockError, DeploymentConflict) as exc:
-        print(f"runner backtest: {exc}", file=sys.stderr)
-        return 1
+        try:
+            with _progress(args.format == "text" and sys.stderr.isatty()) as progress:
+                summary = backtest(store, bot, options, progress)
+        except (DataError, BlockError, DeploymentConflict) as exc:
+            print(f"runner backtest: {exc}", file=sys.stderr)
+            return 1
+        if args.format == "json":
+            print(json.dumps(summary, default=str), flush=True)
+        else:
+            print(render(bot.spec.bot, bot.spec.version, bot.spec.account.quote, summary), flush=True)
+        if args.report or args.plot:
+            _write_report(store, summary["run_id"], args.report, args.plot)
     finally:
         store.close()
-    if args.format == "json":
-        print(json.dumps(summary, default=str))
-    else:
-        print(render(bot.spec.bot, bot.spec.version, bot.spec.account.quote, summary))
     return 0
+
+
+def _write_report(store: Store, run_id: str, html: str | None, png: str | None) -> None:
+    """The report and plot of the run just recorded; a failure to write them is said, never hides the run."""
+    from runner.report import ReportError, write_plot, write_report
+
+    try:
+        if html:
+            write_report(store, run_id, html, png)
+        elif png:
+            write_plot(store, run_id, png)
+    except (ReportError, OSError) as exc:
+        print(f"runner backtest: the run is recorded, but its report was not written: {exc}", file=sys.stderr)
+    else:
+        for path in (html, png):
+            if path:
+                print(f"wrote {path}", file=sys.stderr)
 
 
 def render(bot: str, version: str, quote: str, s: dict[str, Any]) -> str:

@@ -224,3 +224,19 @@ def test_chromium_draws_the_report(store: Store, short_run: dict[str, Any], tmp_
     bluish = sum(n for n, (r, g, b) in colours if b > 170 and r < 90 and g < 130)  # the equity line, #1d4ed8
     reddish = sum(n for n, (r, g, b) in colours if r > 170 and g < 90 and b < 90)  # the negative numbers
     assert bluish > 200 and reddish > 50
+
+
+def test_backtest_writes_its_report_and_plot_after_the_summary(tmp_path: Path) -> None:
+    data = real_candles(tmp_path, 3_000)
+    html, png = tmp_path / "report.html", tmp_path / "equity.png"
+    code, out, err = cli(
+        "backtest", str(EMA), "--data", str(data), "--db", str(tmp_path / "r.db"), "--format", "json",
+        "--report", str(html), "--plot", str(png),
+    )  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(out)
+    page = html.read_text()
+    assert_self_contained(page)
+    assert summary["run_id"] in page and summary["config_id"] in page
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert f"wrote {html}" in err and f"wrote {png}" in err
