@@ -71,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
 
+    p = sub.add_parser(
+        "check-lookahead", help="prove a bot decides the same on a prefix of the data as on the whole of it"
+    )
+    p.add_argument("bot", metavar="BOT", help="a bot file")
+    _history_options(p)
+    p.add_argument("--cuts", type=int, default=4, help="cut points spread over the data (default 4)")
+    p.add_argument("--at", action="append", default=[], metavar="TIME", help="cut after this bar close instead")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
     p = sub.add_parser("run", help="paper-trade bots over replayed candles, posting every decision")
     p.add_argument("bots", nargs="+", metavar="BOT", help="bot files; several run side by side")
     p.add_argument("--replay", action="append", metavar="FILE", help="candles to replay; SYMBOL=FILE per symbol")

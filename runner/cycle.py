@@ -51,6 +51,8 @@ class BuildContext:
     """Extra bars a planner's orders wait before they meet the market (None: the executor's own setting)."""
     funding: dict[str, str] = field(default_factory=dict)
     """Symbol -> file of the venue's funding history (backtests and replays)."""
+    data_until: int | None = None
+    """Sources replay no bar that closes after this time, as if the data ended there (look-ahead checks)."""
 
     @property
     def symbols(self) -> list[str]:

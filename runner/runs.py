@@ -38,6 +38,8 @@ class RunOptions:
     funding: dict[str, str] = field(default_factory=dict)
     entry_delay: int | None = None
     labels: dict[str, Any] = field(default_factory=dict)
+    data_until: int | None = None
+    """Cut the data after this bar close, as if it ended there (see runner.lookahead)."""
     """Recorded with the run's parameters, e.g. which sweep and which grid values it ran."""
 
 
@@ -60,6 +62,7 @@ def open_pipeline(bot: CompiledBot, kind: str, options: RunOptions) -> Pipeline:
         slippage_bps=options.slippage_bps,
         entry_delay=options.entry_delay,
         funding=options.funding,
+        data_until=options.data_until,
     )
     pipeline = Pipeline(bot, ctx)
     pipeline.open()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -18,6 +20,7 @@ BOTS = ROOT / "bots"
 DATA = Path(os.environ.get("RUNNER_DATA_DIR", ROOT.parent / "shared" / "data"))
 
 _REGISTRY = Registry.discover()
+PLUGIN_SRC = ROOT / "tests" / "plugin_pkg"
 
 # Wall-clock deadlines only measure how busy the machine is (CI shares two cores); properties are what count.
 settings.register_profile("runner", deadline=None)
@@ -61,4 +64,31 @@ def real_candles(tmp: Path, rows: int, name: str = "BTCUSDT-1m.csv.gz", venue: s
     with gzip.open(source, "rt") as f, target.open("w") as out:
         for _, line in zip(range(rows + 1), f, strict=False):
             out.write(line)
+    return target
+
+
+@pytest.fixture(scope="session")
+def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/plugin_pkg installed into a temporary directory (not into the venv)."""
+    uv = Path(sys.executable).with_name("uv")
+    if not uv.exists():
+        pytest.skip(f"uv not found next to {sys.executable}; install the dev extra to run the plugin tests")
+    target = tmp_path_factory.mktemp("plugin")
+    cmd = [
+        str(uv),
+        "pip",
+        "install",
+        "--python",
+        sys.executable,
+        "--no-deps",
+        "--quiet",
+        "--refresh-package",
+        "runner-test-plugin",
+        "--target",
+        str(target),
+        str(PLUGIN_SRC),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, f"installing the test plugin failed:\n{done.stdout}{done.stderr}"
+    assert (target / "runner_test_plugin-0.1.0.dist-info" / "entry_points.txt").is_file()
     return target

@@ -7,8 +7,9 @@ as gaps: no candle is ever invented. Every problem names the file and the line.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from runner.durations import format_duration
@@ -105,6 +106,22 @@ def _load(path: str) -> CandleSeries:
         i = pc.index(impossible, True).as_py()
         raise DataError(path, f"impossible candle: low {low[i].as_py()}, high {high[i].as_py()}", _line(i))
     return CandleSeries(path, timeframe, _packed(time, "q"), *(_packed(columns[n], "d") for n in COLUMNS[1:]))
+
+
+def until(series: CandleSeries, close: int) -> CandleSeries:
+    """The candles that close at or before ``close``, as if the file ended there."""
+    end = bisect_right(series.time, close - series.timeframe_ms)
+    if end == len(series):
+        return series
+    return replace(
+        series,
+        time=series.time[:end],
+        open=series.open[:end],
+        high=series.high[:end],
+        low=series.low[:end],
+        close=series.close[:end],
+        volume=series.volume[:end],
+    )
 
 
 def shifted(times: Sequence[int], by: int) -> array[int]:

@@ -59,7 +59,7 @@ class Candles(Source):
                     )
 
     def open(self, ctx: BuildContext) -> CandleFeed:
-        from blocks.sources.candle_files import load_candles, resample
+        from blocks.sources.candle_files import load_candles, resample, until
 
         config = self.config
         assert isinstance(config, self.Config)
@@ -73,6 +73,8 @@ class Candles(Source):
             )
         timeframe = parse_duration(config.timeframe) * 1000
         series = {sym: resample(load_candles(ctx.data[sym]), timeframe) for sym in symbols}
+        if ctx.data_until is not None:
+            series = {sym: until(s, ctx.data_until) for sym, s in series.items()}
         slots = [ctx.slots[(self.step_id, name)] for name in ("open", "high", "low", "close", "volume")]
         return CandleFeed(series, slots)
 

@@ -21,7 +21,6 @@ import pytest
 
 from runner.registry import BlockEntry, BlockLoadError, Registry
 
-PLUGIN_SRC = Path(__file__).resolve().parent.parent / "plugin_pkg"
 PLUGIN = "runner-test-plugin 0.1.0"
 BROKEN = (
     "block 'indicator.broken' from runner-test-plugin 0.1.0 failed to import (runner_test_plugin.broken:Broken): "
@@ -29,33 +28,6 @@ BROKEN = (
 )
 # A widely published example key (web3 documentation), never a real one.
 LITERAL_KEY = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
-
-
-@pytest.fixture(scope="session")
-def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/plugin_pkg installed into a temporary directory (not into the venv)."""
-    uv = Path(sys.executable).with_name("uv")
-    if not uv.exists():
-        pytest.skip(f"uv not found next to {sys.executable}; install the dev extra to run the plugin tests")
-    target = tmp_path_factory.mktemp("plugin")
-    cmd = [
-        str(uv),
-        "pip",
-        "install",
-        "--python",
-        sys.executable,
-        "--no-deps",
-        "--quiet",
-        "--refresh-package",
-        "runner-test-plugin",
-        "--target",
-        str(target),
-        str(PLUGIN_SRC),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, f"installing the test plugin failed:\n{done.stdout}{done.stderr}"
-    assert (target / "runner_test_plugin-0.1.0.dist-info" / "entry_points.txt").is_file()
-    return target
 
 
 def run_cli(*args: str, cwd: Path, plugin: Path | None = None) -> subprocess.CompletedProcess[str]:
