@@ -112,7 +112,7 @@ def _first_difference(name: str, whole: list[tuple[Any, ...]], cut: list[tuple[A
 
 
 def _same(a: Any, b: Any) -> bool:
-    return a == b or (a != a and b != b)  # NaN equals NaN here
+    return bool(a == b or (a != a and b != b))  # NaN equals NaN here
 
 
 def check(
