@@ -70,12 +70,13 @@ class Intent:
     """What a planner wants, before validation.
 
     ``kind`` is ``order`` (trade ``size`` in the direction of ``side``), ``target`` (hold a position of
-    ``size``: long for buy, short for sell) or ``close`` (go flat). Sizes resolve at fill time, so that
-    ``fraction: 1`` buys exactly what the cash affords at the fill price.
+    ``size``: long for buy, short for sell), ``close`` (go flat) or ``cancel`` (withdraw the orders this
+    step left open on the symbol in earlier cycles, e.g. quotes about to be replaced). Sizes resolve at fill
+    time, so that ``fraction: 1`` buys exactly what the cash affords at the fill price.
     """
 
     symbol: str
-    kind: Literal["order", "target", "close"]
+    kind: Literal["order", "target", "close", "cancel"]
     side: Side | None = None
     size: Size | None = None
     order_type: Literal["market", "limit"] = "market"

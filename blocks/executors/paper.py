@@ -151,6 +151,9 @@ class Paper(Executor):
             return  # the same cycle retried after a restart: never the same order twice
         self._seen.add(order.client_id)
         intent = order.intent
+        if intent.kind == "cancel":
+            self._withdraw(order)
+            return
         problem = _malformed(intent) or self._over_leveraged(intent)
         if problem:
             order.status, order.reason = "rejected", problem
@@ -159,6 +162,18 @@ class Paper(Executor):
         self._open[order.client_id] = order
         if self._delay:
             self._waiting[order.client_id] = self._delay
+
+    def _withdraw(self, request: Order) -> None:
+        """A cancel request takes effect at once: the step's earlier open orders on the symbol are cancelled."""
+        step = request.intent.step_id
+        gone = [
+            o
+            for o in self._open.values()
+            if o.symbol == request.symbol and o.intent.step_id == step and o.t < request.t
+        ]
+        for order in gone:
+            self._close_order(order, "cancelled", f"cancelled by {step} at {request.t}")
+        request.status, request.reason = "filled", f"cancelled {len(gone)} open order(s)"
 
     def _over_leveraged(self, intent: Intent) -> str:
         if _is_perp(intent.symbol) and intent.kind != "close" and intent.leverage > self._max_leverage:

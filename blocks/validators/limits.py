@@ -64,7 +64,7 @@ class Limits(Validator):
             return self._reject(f"{intent.symbol} is not in allow_symbols")
         if intent.symbol in config.deny_symbols:
             return self._reject(f"{intent.symbol} is in deny_symbols")
-        if intent.kind == "close" or intent.reduce_only:
+        if intent.kind in ("close", "cancel") or intent.reduce_only:
             return approve  # unwinding must always be possible
         if config.max_leverage is not None and intent.leverage > config.max_leverage:
             return self._reject(f"leverage {intent.leverage:g} is above max_leverage {config.max_leverage:g}")

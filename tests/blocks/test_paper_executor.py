@@ -576,6 +576,18 @@ def test_cancel_all_removes_resting_orders() -> None:
     assert d.bar(40.0) == []
 
 
+def test_a_cancel_intent_withdraws_only_its_steps_earlier_orders_on_the_symbol() -> None:
+    d = desk()
+    mine = d.submit(Intent(SPOT, "order", "buy", Size(quantity=1), order_type="limit", price=50.0, step_id="quote"))
+    theirs = d.submit(Intent(SPOT, "order", "buy", Size(quantity=1), order_type="limit", price=60.0, step_id="other"))
+    d.bar(100.0)
+    fresh = d.submit(Intent(SPOT, "order", "buy", Size(quantity=1), order_type="limit", price=55.0, step_id="quote"))
+    request = d.submit(Intent(SPOT, "cancel", step_id="quote"))
+    assert (mine.status, theirs.status, fresh.status) == ("cancelled", "open", "open")
+    assert mine.reason == f"cancelled by quote at {d.t}"
+    assert (request.status, request.reason) == ("filled", "cancelled 1 open order(s)")
+
+
 # --- malformed intents ----------------------------------------------------------------------------------
 
 MALFORMED = [
