@@ -10,6 +10,7 @@ from runner.block import RefSpec, SecretSpec, Source
 from runner.compile import CompileContext, StepInfo
 from runner.durations import format_duration, parse_duration
 from runner.errors import ConfigIssue
+from runner.refs import ref_spec
 
 Check = Callable[[CompileContext], Iterable[ConfigIssue]]
 
@@ -69,7 +70,7 @@ def check_references(ctx: CompileContext) -> Iterator[ConfigIssue]:
         if step.config is None:
             continue
         for name, info in type(step.config).model_fields.items():
-            spec = next((m for m in info.metadata if isinstance(m, RefSpec)), None)
+            spec = ref_spec(info)
             value = getattr(step.config, name)
             if spec is None or value is None:
                 continue

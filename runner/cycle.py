@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from runner.block import Account, Block, Executor, Indicator, Planner, RefSpec, Source, Validator
+from runner.block import Account, Block, Executor, Indicator, Planner, Source, Validator
 from runner.compile import CompiledBot, StepInfo
 from runner.errors import BlockError
+from runner.refs import ref_spec
 from runner.types import Fill, Intent, LedgerEntry, Order, Verdict
 
 
@@ -340,6 +341,6 @@ def _refs(block: Block) -> list[str]:
     refs = []
     for name, info in type(block.config).model_fields.items():
         value = getattr(block.config, name)
-        if value is not None and any(isinstance(m, RefSpec) for m in info.metadata):
+        if value is not None and ref_spec(info) is not None:
             refs.append(str(value))
     return refs

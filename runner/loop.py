@@ -157,10 +157,16 @@ def _bars(pipeline: Pipeline) -> Iterator[tuple[int, str, int, int]]:
             yield t, str(source_id), 0, i
         return
     streams = [
-        ((t, str(source_id), k, i) for i, t in enumerate(feed.timeline))
+        _stream(str(source_id), k, feed)
         for k, (source_id, feed) in enumerate(zip(sources, pipeline.feeds, strict=True))
     ]
     yield from heapq.merge(*streams)
+
+
+def _stream(source_id: str, k: int, feed: Any) -> Iterator[tuple[int, str, int, int]]:
+    # A function, not a generator expression in the loop above: those would all see the last feed's k.
+    for i, t in enumerate(feed.timeline):
+        yield t, source_id, k, i
 
 
 def _column_feed(pipeline: Pipeline, every_ms: int) -> Any:

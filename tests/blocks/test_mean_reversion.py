@@ -107,3 +107,8 @@ def test_thresholds_must_rise_and_shorts_need_a_perp() -> None:
     spot = BOT.format(symbol="ETH/USDT", extra="")
     assert any("cannot be sold short" in i.message for i in issues_of(spot))
     compile_yaml(BOT.format(symbol="ETH/USDT", extra=", allow_short: false"))
+
+
+def test_an_optional_reference_is_checked_like_a_required_one() -> None:
+    text = BOT.format(symbol=PERP, extra="").replace("rsi: rsi,", "rsi: rsii,")
+    assert any("rsii" in i.message for i in issues_of(text))
