@@ -42,6 +42,14 @@ Ref = Annotated[
 ]
 """A reference to a numeric output of an earlier step: ``candles.close`` or ``rsi``."""
 
+CategoryRef = Annotated[
+    str,
+    RefSpec(("category",)),
+    StringConstraints(pattern=REF_PATTERN),
+    Field(json_schema_extra={"x-runner-ref": "category"}),
+]
+"""A reference to a categorical output of an earlier step: a label from a fixed set, e.g. ``regime``."""
+
 Secret = Annotated[str, SecretSpec(), Field(json_schema_extra={"pattern": SECRET_REF_PATTERN})]
 """A credential, given as a reference that is resolved at run start and never stored."""
 
@@ -80,7 +88,8 @@ class Block:
     kind: ClassVar[str] = ""
     Config: ClassVar[type[BlockConfig]] = BlockConfig
     outputs: ClassVar[Mapping[str, str]] = {}
-    """Fields other steps may reference, name -> kind (``number``, ``text``, ``candles``); the first is the default."""
+    """Fields other steps may reference, name -> kind (``number``, ``category``: a label such as ``trending_up``,
+    ``text``, ``candles``); the first is the default. A ``Ref`` reads numbers, a ``CategoryRef`` categories."""
     example: ClassVar[Mapping[str, Any]] = {}
     """An example ``with:`` mapping, shown by ``runner blocks NAME`` and checked by the tests."""
     live: ClassVar[bool] = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +66,7 @@ def type_of(prop: dict[str, Any], defs: dict[str, Any]) -> str:
 
 def render(entry: BlockEntry, block: type[Block]) -> str:
     """The text ``runner blocks NAME`` prints."""
-    lines = [f"{entry.name}: {(block.__doc__ or '').strip()}", ""]
+    lines = [f"{entry.name}: {inspect.cleandoc(block.__doc__ or '')}", ""]
     outputs = ", ".join(f"{k} ({v})" for k, v in block.outputs.items()) or "none"
     lines.append(f"kind: {block.kind}    package: {entry.dist} {entry.version}    outputs: {outputs}")
     if block.live:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ def block_schema(name: str, block: type[Block]) -> dict[str, Any]:
     """The schema of one block's ``with:`` mapping."""
     schema = block.Config.model_json_schema(by_alias=True)
     schema["title"] = name
-    schema["description"] = (block.__doc__ or "").strip()
+    schema["description"] = inspect.cleandoc(block.__doc__ or "")
     return {"$schema": SCHEMA_URL, **schema}
 
 
@@ -31,7 +32,7 @@ def bot_schema(registry: Registry) -> dict[str, Any]:
         sub = block.Config.model_json_schema(by_alias=True, ref_template="#/$defs/" + _def_name(name, "{model}"))
         for inner, body in sub.pop("$defs", {}).items():
             defs[_def_name(name, inner)] = body
-        sub["description"] = (block.__doc__ or "").strip()
+        sub["description"] = inspect.cleandoc(block.__doc__ or "")
         defs[_def_name(name)] = sub
         branches.append(
             {
