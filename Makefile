@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/backtest_throughput.py
 	$(BIN)/python bench/plain_loop.py
 	$(BIN)/python bench/sweep_throughput.py
+	$(BIN)/python bench/indicator_cost.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
