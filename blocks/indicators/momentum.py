@@ -50,7 +50,7 @@ class Momentum(Indicator):
         values = np.asarray(xs, dtype=np.float64)
         n = config.period
         base = values[:-n]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             result = values[n:] / base - 1.0
         out: list[Any] = [None] * min(n, len(values))
         out += result.tolist()
