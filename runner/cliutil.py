@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from datetime import UTC, datetime
 
 from runner.compile import CompiledBot, compile_file
 from runner.errors import ConfigError
+from runner.spec import STEP_ID_PATTERN
+
+STEP_ID = re.compile(STEP_ID_PATTERN)
 
 
 class UsageError(Exception):
@@ -42,13 +46,21 @@ def parse_time(text: str | None) -> int | None:
 
 
 def parse_data(bot: CompiledBot, values: list[str], strict: bool = True, flag: str = "--data") -> dict[str, str]:
-    """``--data FILE`` for a one-symbol bot, or ``--data SYMBOL=FILE`` per symbol (others ignored unless strict).
-    Paths are made absolute, so what a run records still names its files from any directory."""
+    """``--data FILE`` for a one-symbol bot, ``--data SYMBOL=FILE`` per symbol, or ``--data STEP=PATH`` for a
+    source that reads all its symbols from one place (source.subnets); bindings for symbols or steps the bot
+    does not have are ignored unless strict. Paths are made absolute, so what a run records still names its
+    files from any directory."""
     data: dict[str, str] = {}
     symbols = list(bot.spec.symbols)
+    steps = {step.id for step in bot.steps if step.kind == "source"}
     for value in values:
         symbol, sep, path = value.partition("=")
-        if sep and "/" in symbol:
+        if sep and STEP_ID.match(symbol):
+            if symbol in steps:
+                data[symbol] = os.path.abspath(path)
+            elif strict:
+                raise UsageError(f"{flag} {value}: {bot.spec.bot} has no source step '{symbol}'")
+        elif sep and "/" in symbol:
             if symbol in symbols:
                 data[symbol] = os.path.abspath(path)
             elif strict:
@@ -56,7 +68,10 @@ def parse_data(bot: CompiledBot, values: list[str], strict: bool = True, flag: s
         elif len(symbols) == 1:
             data[symbols[0]] = os.path.abspath(value)
         else:
-            raise UsageError(f"{bot.spec.bot} trades {len(symbols)} symbols: give {flag} SYMBOL=FILE for each")
+            raise UsageError(
+                f"{bot.spec.bot} trades {len(symbols)} symbols: give {flag} SYMBOL=FILE for each "
+                "(or STEP=PATH for a source that reads them all from one place)"
+            )
     return data
 
 
