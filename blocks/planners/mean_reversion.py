@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
-from runner.block import BlockConfig, Planner, Ref
+from runner.block import BlockConfig, CategoryRef, Planner, Ref
 from runner.types import Intent, Side, Size
 
 if TYPE_CHECKING:
@@ -34,7 +34,9 @@ class MeanReversion(Planner):
         rsi: Ref | None = Field(None, description="RSI filter: shorts need it above rsi_overbought, longs below")
         adx: Ref | None = Field(None, description="Trend filter: entries only while ADX is below adx_max")
         hurst: Ref | None = Field(None, description="Entries only while the Hurst exponent is below hurst_max")
-        regime: Ref | None = Field(None, description="A prediction regime label (CRISIS, HIGH_RISK, DOVISH, ...)")
+        regime: CategoryRef | None = Field(
+            None, description="A prediction regime label (CRISIS, HIGH_RISK, DOVISH, ...), e.g. macro.regime"
+        )
         entry_z: float = Field(2.0, gt=0, description="|z| that opens a position")
         exit_z: float = Field(0.3, ge=0, description="|z| below which an open position has reverted and closes")
         stop_z: float = Field(3.0, gt=0, description="z beyond which a position that ran against us closes")

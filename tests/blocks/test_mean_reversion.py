@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
+import json
+import re
+from bisect import bisect_right
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import compile_yaml, issues_of
+from conftest import ROOT, compile_yaml, data_path, issues_of
 
 from runner.block import Account
+from runner.compile import compile_file
 from runner.cycle import BuildContext, Cycle, Pipeline
+from runner.runs import RunOptions, backtest
+from runner.store import Store
 from runner.types import Position
 
 PERP = "ETH/USDC:USDC"
@@ -112,3 +122,39 @@ def test_thresholds_must_rise_and_shorts_need_a_perp() -> None:
 def test_an_optional_reference_is_checked_like_a_required_one() -> None:
     text = BOT.format(symbol=PERP, extra="").replace("rsi: rsi,", "rsi: rsii,")
     assert any("rsii" in i.message for i in issues_of(text))
+
+
+def test_the_prediction_regime_throttles_entries_on_real_data(tmp_path: Path) -> None:
+    """ETH 15m with Kalshi's recession odds as the risk gauge: no entry while the odds say CRISIS (>= 30%),
+    entries need |z| > 2.5 in HIGH_RISK (>= 23%) and 2 otherwise; checked against the snapshots themselves."""
+    candles = data_path("candles", "binance-usdm", "ETHUSDT-15m.csv.gz")
+    snapshots = data_path("prediction", "kalshi-macro-daily-2026q1.csv.gz")
+    store = Store(tmp_path / "r.db")
+    bot = compile_file(ROOT / "examples" / "mean_reversion_macro.yaml")
+    options = RunOptions({"ETH/USDC:USDC": str(candles), "pm": str(snapshots)}, 1768348800000, 1773230400000)
+    run = backtest(store, bot, options)["run_id"]
+    entries = store.rows("SELECT t, payload FROM intents WHERE run_id = ? AND kind = 'target'", (run,))
+    assert len(entries) >= 10
+    odds = [(t, p) for t, p in _kalshi_recession(snapshots)]
+    times = [t for t, _ in odds]
+    thresholds = set()
+    for entry in entries:
+        p = odds[bisect_right(times, entry["t"]) - 1][1]
+        assert p < 0.3, f"an entry at {entry['t']} while the odds were {p}: CRISIS"
+        reason = json.loads(entry["payload"])["reason"]
+        threshold = "2.5" if p >= 0.23 else "2"
+        assert re.match(rf"z -?[0-9.]+ [<>] -?{threshold} ", reason), reason
+        thresholds.add(threshold)
+    assert thresholds == {"2", "2.5"}
+
+
+def _kalshi_recession(path: Path) -> list[tuple[int, float]]:
+    with gzip.open(path, "rt") as f:
+        rows = [r for r in csv.DictReader(f) if r["ticker"] == "KXRECSSNBER-26"]
+    return sorted(
+        (
+            int(datetime.fromisoformat(r["fetched_at_utc"].replace("Z", "+00:00")).timestamp() * 1000),
+            float(r["yes_probability"]),
+        )
+        for r in rows
+    )
