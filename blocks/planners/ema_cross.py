@@ -40,7 +40,9 @@ class EmaCross(Planner):
             return
         fast, slow = ctx.step(config.fast.split(".")[0]), ctx.step(config.slow.split(".")[0])
         periods = [getattr(s.config, "period", None) if s and s.uses == "indicator.ema" else None for s in (fast, slow)]
-        if periods[0] is not None and periods[1] is not None and periods[0] >= periods[1]:
+        series = [str(getattr(s.config, "of", "")) if s else "" for s in (fast, slow)]
+        same_bars = series[0].split(".")[0] == series[1].split(".")[0]  # periods of other timeframes do not compare
+        if same_bars and periods[0] is not None and periods[1] is not None and periods[0] >= periods[1]:
             yield ctx.issue(
                 (*where, "fast"),
                 f"the fast EMA ({periods[0]}) is not shorter than the slow one ({periods[1]})",
