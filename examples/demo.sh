@@ -13,14 +13,21 @@ if [ ! -f "$btc" ]; then
 fi
 export RUNNER_DB=demo/runner.db
 rm -rf demo && mkdir -p demo
-show() { printf '\n\033[1m$ runner %s\033[0m\n' "$*"; "$runner" "$@"; }
+failed=0
+show() { printf '\n\033[1m$ runner %s\033[0m\n' "$*"; "$runner" "$@" || failed=1; }
 
 show validate bots/
-show backtest bots/ema_cross.yaml --data "$btc"
+show backtest bots/ema_cross.yaml --data "$btc" --report demo/report.html
+show backtest bots/alpha_momentum.yaml --data "subnets=$data/bittensor/subnets"
+show sweep bots/ema_cross.yaml --data "$btc" --from 2025-06-01 --to 2025-06-15 \
+  --grid ema_fast.period=10,20 --grid ema_slow.period=50,100 --grid candles.timeframe=5m,15m
+show check-lookahead bots/ema_cross.yaml --data "$btc" --cuts 2
 show run bots/ema_cross.yaml bots/dca_buy.yaml --replay "BTC/USDT=$btc" --replay "SOL/USDT=$sol" \
   --from 2025-06-02T00:00 --until 2025-06-02T08:00 --speed 1800
 show runs
 show leaderboard
 show versions ema_cross
 show explain --last
-exit 0
+echo
+echo "demo: report of the ema_cross backtest in demo/report.html (open it in a browser)"
+exit $failed

@@ -75,6 +75,13 @@ def parse_data(bot: CompiledBot, values: list[str], strict: bool = True, flag: s
     return data
 
 
+def price(value: float) -> str:
+    """A price with thousands separators and enough digits for its size: 104,791.10, 0.0019842."""
+    if abs(value) >= 1:
+        return f"{value:,.2f}"
+    return f"{value:.5g}"
+
+
 def fmt_time(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
