@@ -155,6 +155,8 @@ class Paper(Executor):
             self._withdraw(order)
             return
         problem = _malformed(intent) or self._over_leveraged(intent)
+        if intent.symbol not in self._symbols:
+            problem = f"{intent.symbol} is not one of the bot's symbols"  # the executor has no market for it
         if problem:
             order.status, order.reason = "rejected", problem
             return
@@ -616,10 +618,16 @@ def _is_perp(symbol: str) -> bool:
 
 
 def _malformed(intent: Intent) -> str:
+    if not (math.isfinite(intent.leverage) and intent.leverage > 0):
+        return f"leverage {intent.leverage} is not a positive number"
     if intent.kind != "close" and (intent.side is None or intent.size is None):
         return f"{'an' if intent.kind == 'order' else 'a'} {intent.kind} intent needs a side and a size"
     if intent.order_type == "limit" and (intent.price is None or not intent.price > 0):
         return "a limit order needs a positive price"
     if intent.post_only and intent.order_type != "limit":
         return "post-only needs a limit order"
+    for name in ("price", "stop_loss", "take_profit"):
+        value = getattr(intent, name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            return f"{name.replace('_', '-')} {value} is not a positive price"
     return ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,7 @@ class Limits(Validator):
     def start(self, ctx: BuildContext) -> None:
         self._close = ctx.price_slots()[3]
         self._approve = Verdict(self.step_id, "approve")
+        self._symbols = set(ctx.symbols)
 
     def verdict(self, intent: Intent, cycle: Cycle) -> Verdict:
         config = self.config
@@ -64,6 +66,11 @@ class Limits(Validator):
             return self._reject(f"{intent.symbol} is not in allow_symbols")
         if intent.symbol in config.deny_symbols:
             return self._reject(f"{intent.symbol} is in deny_symbols")
+        problem = _nonsense(intent)
+        if intent.symbol not in self._symbols:
+            problem = f"{intent.symbol} is not one of the bot's symbols"
+        if problem:
+            return self._reject(problem)
         if intent.kind in ("close", "cancel") or intent.reduce_only:
             return approve  # unwinding must always be possible
         if config.max_leverage is not None and intent.leverage > config.max_leverage:
@@ -102,6 +109,17 @@ class Limits(Validator):
 
     def _reject(self, reason: str) -> Verdict:
         return Verdict(self.step_id, "reject", reason)
+
+
+def _nonsense(intent: Intent) -> str:
+    """What makes an intent meaningless whatever the caps: a leverage or a price that is not a positive number."""
+    if not (math.isfinite(intent.leverage) and intent.leverage > 0):
+        return f"leverage {intent.leverage} is not a positive number"
+    for name in ("price", "stop_loss", "take_profit"):
+        value = getattr(intent, name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            return f"{name.replace('_', '-')} {value} is not a positive price"
+    return ""
 
 
 def _notional(size: Size, price: float, equity: float) -> float:
