@@ -109,6 +109,12 @@ class Block:
         """Static checks that need the whole pipeline; pure, no I/O. Override to add some."""
         return ()
 
+    @classmethod
+    def include(cls, step: StepInfo, ctx: CompileContext) -> Iterable[ConfigIssue]:
+        """Read the files the config names (relative to the bot file) into ``step.config``, before the
+        checks, so that checks, the snapshot and the run all see their content. Override to add some."""
+        return ()
+
 
 class Source(Block):
     """Brings market state into the cycle: candles, funding, books, subnet prices."""

@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backtest", help="replay history through a bot and summarise the run")
     p.add_argument("bot", metavar="BOT", help="a bot file")
     _history_options(p)
+    _llm_option(p, "cached")
     p.add_argument("--report", metavar="FILE", help="also write the run's self-contained HTML report")
     p.add_argument("--plot", metavar="FILE", help="also write its equity and drawdown chart as a PNG")
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=0, help="replay speed: 60 plays a minute per second; 0 = no waiting")
     p.add_argument("--from", dest="start", metavar="TIME", help="first cycle that trades (UTC)")
     p.add_argument("--until", metavar="TIME", help="stop after the cycle at this time (UTC)")
+    _llm_option(p, "live")
     p.add_argument("--once", action="store_true", help="run one cycle, record it and exit")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
@@ -171,6 +173,15 @@ def _history_options(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="FILE",
         help="funding history of a perp; SYMBOL=FILE per symbol",
+    )
+
+
+def _llm_option(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument(
+        "--llm",
+        choices=("live", "cached", "replay"),
+        help="how LLM planners get replies: live asks the model, cached asks only for prompts it has no recorded "
+        f"reply to, replay uses recorded replies only and reports misses (default: {default})",
     )
 
 

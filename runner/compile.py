@@ -142,6 +142,9 @@ def _compile(text: str, file: str, registry: Registry) -> CompiledBot:
         for i, raw in enumerate(raw_steps if isinstance(raw_steps, list) else [])
     ]
     ctx = CompileContext(doc, header, steps, registry, hidden)
+    for step in steps:
+        if step.block is not None and step.config is not None:
+            issues.extend(step.block.include(step, ctx))
     for check in CHECKS:
         issues.extend(check(ctx))
     for step in steps:

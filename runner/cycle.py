@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from runner.block import Account, Block, Executor, Indicator, Planner, Source, Validator
 from runner.compile import CompiledBot, StepInfo
 from runner.errors import BlockError
+from runner.llm.record import LlmCall
 from runner.refs import ref_spec
 from runner.types import Fill, Intent, LedgerEntry, Order, Verdict
 
@@ -54,6 +55,10 @@ class BuildContext:
     """Symbol -> file of the venue's funding history (backtests and replays)."""
     data_until: int | None = None
     """Sources replay no bar that closes after this time, as if the data ended there (look-ahead checks)."""
+    llm: str = "live"
+    """How LLM planners get replies: ``live``, ``cached`` (the cache first) or ``replay`` (the cache only)."""
+    llm_cache: Any = None
+    """The replay cache (runner.llm.cache.LlmCache) of the run's store; None: nothing is cached."""
 
     @property
     def symbols(self) -> list[str]:
@@ -102,6 +107,8 @@ class Cycle:
     events: list[tuple[str, str]] = field(default_factory=list)
     ledger: list[LedgerEntry] = field(default_factory=list)
     """The account's cash movements in this cycle."""
+    llm_calls: list[LlmCall] = field(default_factory=list)
+    """Model calls made by LLM planners in this cycle, with their prompts and replies."""
     error: str = ""
     account: Callable[[], Account] = field(default=lambda: Account(0.0, 0.0))
     """The executor's account now: cash, equity, positions (computed on call; read only)."""
@@ -122,6 +129,8 @@ class Cycle:
             self.events = []
         if self.ledger:
             self.ledger = []
+        if self.llm_calls:
+            self.llm_calls = []
         self.error = ""
 
 

@@ -280,6 +280,8 @@ def _drive_columns(
             if cycle.error:
                 plan_failed = active = True
                 break
+        if cycle.llm_calls or cycle.events:
+            active = True  # an LLM planner's calls and rejections are kept even when it proposed nothing
         if pending_orders:
             if not plan_failed:
                 send(pending_orders, cycle)

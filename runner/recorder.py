@@ -17,6 +17,7 @@ import orjson
 
 from runner import curves
 from runner.cycle import Cycle, Decision
+from runner.llm.record import LlmCall
 from runner.store import Store
 from runner.types import Fill, Intent, LedgerEntry, Order, Size, Verdict, size_record
 
@@ -27,6 +28,10 @@ ORDER_COLUMNS = (
     "run_id", "client_id", "t", "step_id", "leg", "symbol", "kind", "side", "order_type", "price", "status", "reason"
 )  # fmt: skip
 LEDGER_COLUMNS = ("run_id", "t", "symbol", "kind", "amount", "client_id")
+LLM_COLUMNS = (
+    "run_id", "t", "step_id", "attempt", "model", "prompt_hash", "prompt_system", "prompt_user", "response", "plan",
+    "error", "rejected", "tokens_in", "tokens_out", "cost_usd", "latency_ms", "source", "tries", "intents",
+)  # fmt: skip
 FILL_COLUMNS = ("run_id", "client_id", "t", "symbol", "side", "quantity", "price", "fee", "liquidity", "realized_pnl")
 
 
@@ -74,6 +79,33 @@ def intent_rows(run_id: str, t: int, verdicts: Sequence[tuple[Intent, list[Verdi
 
 def decision_rows(run_id: str, t: int, decisions: Sequence[Decision]) -> list[tuple[Any, ...]]:
     return [(run_id, t, d.step_id, d.note, len(d.intents)) for d in decisions]
+
+
+def llm_rows(run_id: str, t: int, calls: Sequence[LlmCall]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            run_id,
+            t,
+            c.step_id,
+            c.attempt,
+            c.model,
+            c.prompt_hash,
+            c.prompt_system,
+            c.prompt_user,
+            c.response,
+            c.plan,
+            c.error,
+            orjson.dumps(c.rejected).decode() if c.rejected else None,
+            c.tokens_in,
+            c.tokens_out,
+            c.cost_usd,
+            c.latency_ms,
+            c.source,
+            c.tries,
+            c.intents,
+        )
+        for c in calls
+    ]
 
 
 def event_rows(run_id: str, t: int, events: Sequence[tuple[str, str]]) -> list[tuple[Any, ...]]:
@@ -125,8 +157,9 @@ Activity = tuple[
     Sequence[Fill],
     Sequence[tuple[str, str]],
     Sequence[LedgerEntry],
+    Sequence[LlmCall],
 ]
-"""What one cycle decided and did: (t, decisions, verdicts, orders, fills, events, ledger)."""
+"""What one cycle decided and did: (t, decisions, verdicts, orders, fills, events, ledger, llm calls)."""
 
 
 @dataclass
@@ -141,7 +174,7 @@ class BacktestRecorder:
     def record(self, cycle: Cycle) -> None:
         self.times.append(cycle.t)
         self.equity.append(cycle.account().equity)
-        if cycle.decisions or cycle.fills or cycle.events or cycle.ledger or cycle.orders:
+        if cycle.decisions or cycle.fills or cycle.events or cycle.ledger or cycle.orders or cycle.llm_calls:
             self.record_activity(cycle)
 
     def record_activity(self, cycle: Cycle) -> None:
@@ -149,7 +182,16 @@ class BacktestRecorder:
         were used and keeps empty ones, so an empty list is kept as an empty tuple, which nothing can fill."""
         c = cycle
         self.activity.append(
-            (c.t, c.decisions or (), c.verdicts or (), c.orders or (), c.fills or (), c.events or (), c.ledger or ())
+            (
+                c.t,
+                c.decisions or (),
+                c.verdicts or (),
+                c.orders or (),
+                c.fills or (),
+                c.events or (),
+                c.ledger or (),
+                c.llm_calls or (),
+            )
         )
 
     @property
@@ -169,6 +211,10 @@ class BacktestRecorder:
         return [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in self._rows(event_rows, 5)]
 
     @property
+    def llm_calls(self) -> list[LlmCall]:
+        return [call for entry in self.activity for call in entry[7]]
+
+    @property
     def intents(self) -> list[dict[str, Any]]:
         return [dict(zip(INTENT_COLUMNS, row, strict=True)) for row in self._rows(intent_rows, 2)]
 
@@ -183,6 +229,7 @@ class BacktestRecorder:
         store.insert_rows("orders", ORDER_COLUMNS, [order_row(run_id, o) for o in self.orders])
         store.insert_rows("fills", FILL_COLUMNS, [fill_row(run_id, f) for f in self.fills])
         store.insert_rows("ledger", LEDGER_COLUMNS, self._rows(ledger_rows, 6))
+        store.insert_rows("llm_calls", LLM_COLUMNS, self._rows(llm_rows, 7))
         store.insert_rows(
             "equity_curves",
             ("run_id", "points", "encoding", "times", "values_"),
@@ -236,6 +283,7 @@ class CycleRecorder:
             store.insert_rows("fills", FILL_COLUMNS, [fill_row(run_id, f) for f in cycle.fills])
             store.insert_rows("events", EVENT_COLUMNS, event_rows(run_id, t, cycle.events))
             store.insert_rows("ledger", LEDGER_COLUMNS, ledger_rows(run_id, t, cycle.ledger))
+            store.insert_rows("llm_calls", LLM_COLUMNS, llm_rows(run_id, t, cycle.llm_calls))
             self._update_orders(cycle)
             self._record_positions(cycle, account.positions)
             store.insert("equity", {"run_id": run_id, "t": cycle.t, "equity": account.equity, "cash": account.cash})

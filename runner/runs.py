@@ -19,6 +19,8 @@ from typing import Any
 from runner.compile import CompiledBot
 from runner.cycle import BuildContext, Cycle, Pipeline
 from runner.deployments import DeploymentConflict, deploy, deployment_id
+from runner.llm.cache import LlmCache
+from runner.llm.record import LlmCall
 from runner.loop import BacktestClock, Clock, ReplayClock, Window, drive
 from runner.metrics import exposure_pct, span_ms, summarize
 from runner.recorder import BacktestRecorder, CycleRecorder
@@ -40,7 +42,8 @@ class RunOptions:
     labels: dict[str, Any] = field(default_factory=dict)
     data_until: int | None = None
     """Cut the data after this bar close, as if it ended there (see runner.lookahead)."""
-    """Recorded with the run's parameters, e.g. which sweep and which grid values it ran."""
+    llm: str | None = None
+    """How LLM planners get replies: live, cached or replay (None: cached for backtests, live otherwise)."""
 
 
 def check_deployable(store: Store, bot: CompiledBot) -> None:
@@ -52,7 +55,7 @@ def check_deployable(store: Store, bot: CompiledBot) -> None:
         raise DeploymentConflict(bot.spec.bot, bot.spec.version, diff(json.loads(row["snapshot"]), bot.snapshot))
 
 
-def open_pipeline(bot: CompiledBot, kind: str, options: RunOptions) -> Pipeline:
+def open_pipeline(bot: CompiledBot, kind: str, options: RunOptions, store: Store | None = None) -> Pipeline:
     ctx = BuildContext(
         bot,
         deployment_id(bot.spec.bot, bot.spec.version),
@@ -63,10 +66,17 @@ def open_pipeline(bot: CompiledBot, kind: str, options: RunOptions) -> Pipeline:
         entry_delay=options.entry_delay,
         funding=options.funding,
         data_until=options.data_until,
+        llm=llm_mode(kind, options),
+        llm_cache=LlmCache(store) if store is not None else None,
     )
     pipeline = Pipeline(bot, ctx)
     pipeline.open()
     return pipeline
+
+
+def llm_mode(kind: str, options: RunOptions) -> str:
+    """The run's LLM mode: as asked, else cached for backtests (re-runs are free) and live otherwise."""
+    return options.llm or ("cached" if kind == "backtest" else "live")
 
 
 def _start_run(store: Store, bot: CompiledBot, kind: str, options: RunOptions) -> str:
@@ -90,6 +100,7 @@ def _start_run(store: Store, bot: CompiledBot, kind: str, options: RunOptions) -
                             "fee_bps": options.fee_bps,
                             "slippage_bps": options.slippage_bps,
                             "entry_delay": options.entry_delay,
+                            **({"llm": llm_mode(kind, options)} if _has_llm(bot) else {}),
                             **({"labels": options.labels} if options.labels else {}),
                             "funding": options.funding,
                         },
@@ -114,7 +125,7 @@ def backtest(
     """Replay history through the pipeline as fast as possible; returns the summary."""
     check_deployable(store, bot)
     started = time.perf_counter()
-    pipeline = open_pipeline(bot, "backtest", options)
+    pipeline = open_pipeline(bot, "backtest", options, store)
     run_id = _start_run(store, bot, "backtest", options)
     recorder = BacktestRecorder(run_id)
     try:
@@ -146,6 +157,7 @@ def backtest(
         "orders": len(recorder.orders),
         "fills": len(fills),
         "failed_cycles": sum(e["kind"] == "block_error" for e in recorder.events),
+        **({"llm": llm_summary(recorder.llm_calls)} if _has_llm(bot) else {}),
     }
     gc.freeze()  # what the run recorded lives until it is saved: collections while saving need not walk it
     try:
@@ -178,7 +190,7 @@ def paper(
 ) -> dict[str, Any]:
     """A paper run over replayed candles, recording every cycle; resumes an unfinished run of the same data."""
     check_deployable(store, bot)
-    pipeline = open_pipeline(bot, "paper", options)
+    pipeline = open_pipeline(bot, "paper", options, store)
     previous = resumable_run(store, bot, "paper", options)
     run_id = previous["id"] if previous else _start_run(store, bot, "paper", options)
     skip_until = previous["last_t"] if previous else None
@@ -230,4 +242,29 @@ def paper_summary(store: Store, run_id: str, cash: float) -> dict[str, Any]:
     summary["funding"] = funding["paid"] if funding else 0.0
     summary["liquidations"] = liquidations["n"] if liquidations else 0
     summary["run_id"] = run_id
+    calls = store.rows(
+        "SELECT attempt, source, error, tokens_in, tokens_out, cost_usd FROM llm_calls WHERE run_id = ?", (run_id,)
+    )
+    if calls:
+        summary["llm"] = llm_summary(
+            [LlmCall("", "", prompt_system="", prompt_user="", prompt_hash="", **c) for c in calls]
+        )
     return summary
+
+
+def _has_llm(bot: CompiledBot) -> bool:
+    return any(step.uses == "planner.llm" for step in bot.steps)
+
+
+def llm_summary(calls: Sequence[LlmCall]) -> dict[str, Any]:
+    """What the run's model calls cost and how many were refused or missed in replay."""
+    return {
+        "calls": sum(c.source == "live" for c in calls),
+        "cached": sum(c.source == "cache" for c in calls),
+        "misses": sum(c.source == "miss" for c in calls),
+        "errors": sum(bool(c.error) for c in calls),
+        "repaired": sum(c.attempt == 2 and not c.error for c in calls),
+        "tokens_in": sum(c.tokens_in or 0 for c in calls),
+        "tokens_out": sum(c.tokens_out or 0 for c in calls),
+        "cost_usd": round(sum(c.cost_usd or 0.0 for c in calls if c.source == "live"), 6),
+    }

@@ -47,6 +47,11 @@ def bot_schema(registry: Registry) -> dict[str, Any]:
     return {"$schema": SCHEMA_URL, **schema}
 
 
+def plan_file_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema an LLM planner's reply must follow, as a file for editors and providers."""
+    return {"$schema": SCHEMA_URL, **schema}
+
+
 def _def_name(block: str, inner: str | None = None) -> str:
     base = "block:" + block
     return f"{base}:{inner}" if inner else base
@@ -58,7 +63,12 @@ def render(schema: dict[str, Any]) -> str:
 
 def expected_files(registry: Registry) -> dict[str, str]:
     """Relative path -> content of every schema file."""
-    files = {"bot.schema.json": render(bot_schema(registry))}
+    from runner.plan import plan_schema
+
+    files = {
+        "bot.schema.json": render(bot_schema(registry)),
+        "plan.schema.json": render(plan_file_schema(plan_schema())),
+    }
     for name in registry.names():
         files[f"blocks/{name}.schema.json"] = render(block_schema(name, registry.load(name)))
     return files

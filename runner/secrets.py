@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -37,6 +38,24 @@ def secret_tokens(text: str) -> list[str]:
         if len(hexdigits) in (64, 128) and all(c in "0123456789abcdefABCDEF" for c in hexdigits):
             found.update({hexdigits, str(int(hexdigits, 16))})
     return sorted(found, key=len, reverse=True)
+
+
+class SecretError(Exception):
+    """A secret reference that cannot be resolved; the message names the reference, never a value."""
+
+
+def resolve(reference: str) -> str:
+    """The value a reference names, read at run start: ``${env:NAME}`` from the environment."""
+    match = REFERENCE.match(reference)
+    if match is None:
+        raise SecretError("not a secret reference; write ${env:NAME} or ${keystore:NAME}")
+    kind, name = match.groups()
+    if kind == "keystore":
+        raise SecretError(f"{reference}: the keystore is not available yet; use ${{env:{name}}}")
+    value = os.environ.get(name)
+    if not value:
+        raise SecretError(f"{reference}: the environment variable {name} is not set")
+    return value
 
 
 def is_reference(value: object) -> bool:

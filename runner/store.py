@@ -68,6 +68,18 @@ MIGRATIONS: list[str] = [
         amount REAL NOT NULL, client_id TEXT);
     CREATE INDEX ledger_run ON ledger(run_id, t);
     """,
+    """
+    CREATE TABLE llm_calls (
+        id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, t INTEGER NOT NULL, step_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL, model TEXT NOT NULL, prompt_hash TEXT NOT NULL, prompt_system TEXT NOT NULL,
+        prompt_user TEXT NOT NULL, response TEXT, plan TEXT, error TEXT, rejected TEXT, tokens_in INTEGER,
+        tokens_out INTEGER, cost_usd REAL, latency_ms REAL, source TEXT NOT NULL, tries INTEGER NOT NULL,
+        intents INTEGER NOT NULL, UNIQUE (run_id, t, step_id, attempt));
+    CREATE TABLE llm_cache (
+        model TEXT NOT NULL, prompt_hash TEXT NOT NULL, response TEXT NOT NULL, tokens_in INTEGER,
+        tokens_out INTEGER, cost_usd REAL, latency_ms REAL, created_at TEXT NOT NULL,
+        PRIMARY KEY (model, prompt_hash)) WITHOUT ROWID;
+    """,
 ]
 
 

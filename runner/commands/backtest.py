@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
             args.slippage_bps,
             parse_data(bot, args.funding, flag="--funding"),
             args.entry_delay,
+            llm=args.llm,
         )
     except UsageError as exc:
         print(f"runner backtest: {exc}", file=sys.stderr)
@@ -90,8 +91,19 @@ def render(bot: str, version: str, quote: str, s: dict[str, Any]) -> str:
                 if s.get("funding") or s.get("liquidations")
                 else []
             ),
+            *([llm_line(s["llm"])] if s.get("llm") else []),
             f"  elapsed       {s['elapsed_s']:>11.2f}s   {rate:,.0f} bars/s",
         ]
+    )
+
+
+def llm_line(llm: dict[str, Any]) -> str:
+    """The LLM planners' calls, cache use, refusals and cost in one line."""
+    misses = f"   MISSES {llm['misses']:,} (no recorded reply: rejected)" if llm["misses"] else ""
+    return (
+        f"  llm calls     {llm['calls']:>12,}   cached {llm['cached']:,}   invalid {llm['errors']:,}   "
+        f"repaired {llm['repaired']:,}   tokens {llm['tokens_in']:,}/{llm['tokens_out']:,}   "
+        f"cost ${llm['cost_usd']:.4f}{misses}"
     )
 
 

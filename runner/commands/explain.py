@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
-from runner.cliutil import fmt_time
+from runner.cliutil import fmt_time, price
 from runner.store import Store
 
 
@@ -58,7 +59,7 @@ def _explain(store: Store, client_id: str, run_id: str | None) -> int:
     for fill in fills:
         pnl = f", pnl {fill['realized_pnl']:+,.2f}" if fill["realized_pnl"] is not None else ""
         lines.append(
-            f"  filled {fmt_time(fill['t'])}: {fill['side']} {fill['quantity']:.8g} @ {fill['price']:,.2f}, "
+            f"  filled {fmt_time(fill['t'])}: {fill['side']} {fill['quantity']:.8g} @ {price(fill['price'])}, "
             f"fee {fill['fee']:,.4f} ({fill['liquidity']}){pnl}"
         )
     if intent is not None:
@@ -78,6 +79,11 @@ def _explain(store: Store, client_id: str, run_id: str | None) -> int:
             f"decision by '{decision['step_id']}': {decision['intents']} intent(s)"
             + (f", note: {decision['note']}" if decision["note"] else "")
         )
+    calls = store.rows(
+        "SELECT * FROM llm_calls WHERE run_id = ? AND t = ? AND step_id = ? ORDER BY attempt",
+        (order["run_id"], order["t"], order["step_id"]),
+    )
+    lines.extend(llm_lines(calls))
     snapshot = json.loads(deployment["snapshot"])
     step = next((s for s in snapshot["pipeline"] if s["id"] == order["step_id"]), None)
     lines.append(f"run {order['run_id']} ({order['run_kind']}, started {order['started_at']})")
@@ -91,3 +97,28 @@ def _explain(store: Store, client_id: str, run_id: str | None) -> int:
         )
     print("\n".join(lines))
     return 0
+
+
+def llm_lines(calls: list[dict[str, Any]]) -> list[str]:
+    """The model calls behind a decision: prompt hash and excerpt, model, reply excerpt, tokens, cost, latency."""
+    lines = []
+    for call in calls:
+        cost = f"${call['cost_usd']:.6f}" if call["cost_usd"] is not None else "cost unknown"
+        latency = f"{call['latency_ms']:,.0f} ms" if call["latency_ms"] is not None else "-"
+        lines.append(
+            f"llm call {call['attempt']} ({call['source']}): {call['model']}, tokens {call['tokens_in'] or 0} in / "
+            f"{call['tokens_out'] or 0} out, {cost}, {latency}"
+        )
+        lines.append(f"  prompt sha256 {call['prompt_hash'][:16]}: {excerpt(call['prompt_user'])}")
+        lines.append(f"  response: {excerpt(call['response'] or '-')}")
+        if call["error"]:
+            lines.append(f"  refused: {call['error']}")
+        for reason in json.loads(call["rejected"] or "[]"):
+            lines.append(f"  not traded: {reason}")
+    return lines
+
+
+def excerpt(text: str, width: int = 160) -> str:
+    """The text on one line, cut to ``width`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"

@@ -11,7 +11,7 @@ import sys
 import threading
 from typing import Any
 
-from runner.cliutil import UsageError, fmt_time, load_bot, parse_data, parse_time
+from runner.cliutil import UsageError, fmt_time, load_bot, parse_data, parse_time, price
 from runner.compile import CompiledBot
 from runner.cycle import Cycle
 from runner.deployments import DeploymentConflict, deployment_id
@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
                     parse_time(args.start),
                     parse_time(args.until),
                     funding=parse_data(b, args.funding, strict=len(bots) == 1, flag="--funding"),
+                    llm=args.llm,
                 ),
             )
             for b in bots
@@ -127,7 +128,7 @@ def _printer(name: str, lock: threading.Lock, quiet: bool) -> Any:
         for fill in cycle.fills:
             pnl = f"  pnl {fill.realized_pnl:+,.2f}" if fill.realized_pnl is not None else ""
             lines.append(
-                f"{when}  {name}  fill     {fill.side} {fill.quantity:.6g} {fill.symbol} @ {fill.price:,.2f}"
+                f"{when}  {name}  fill     {fill.side} {fill.quantity:.6g} {fill.symbol} @ {price(fill.price)}"
                 f"  fee {fill.fee:,.2f}{pnl}"
             )
         if cycle.error:

@@ -1,0 +1,136 @@
+"""What a prompt template sees: earlier steps' outputs per symbol, the market, the account and limits."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runner.cycle import Cycle
+
+__all__ = ["CONTEXT_NAMES", "PromptContext", "base_of"]
+
+CONTEXT_NAMES = (
+    "now",
+    "t",
+    "symbols",
+    "market",
+    "steps",
+    "account",
+    "positions",
+    "limits",
+    "performance",
+    "invocation",
+    "last_error",
+)
+"""The top-level names every prompt may use; each earlier step's id is one too (unless it is one of these)."""
+
+_PRICES = ("open", "high", "low", "close", "volume")
+
+
+def base_of(symbol: str) -> str:
+    """The base asset of a symbol: BTC/USDC:USDC -> BTC."""
+    return symbol.split("/")[0].split(":")[0]
+
+
+def fmt_time(t: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(t / 1000))
+
+
+@dataclass
+class PromptContext:
+    """Builds the template context of each invocation and keeps the recent rows each symbol's history shows."""
+
+    symbols: Sequence[str]
+    steps: Mapping[str, Mapping[str, int]]
+    """Earlier steps in pipeline order: step id -> output name -> lane slot."""
+    prices: Mapping[str, int]
+    """open/high/low/close/volume -> lane slot, for what the price source provides."""
+    start_cash: float
+    limits: Mapping[str, Any]
+    history: int = 10
+    invocations: int = 0
+    _rows: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
+
+    def build(self, cycle: Cycle, last_error: str = "") -> dict[str, Any]:
+        """The context at this cycle; also appends this cycle's row to every symbol's history."""
+        self.invocations += 1
+        steps = {
+            step: {sym: self._value(cycle.lanes[sym], outs) for sym in self.symbols}
+            for step, outs in self.steps.items()
+        }
+        market = {sym: self._market(sym, cycle, steps) for sym in self.symbols}
+        account = cycle.account()
+        positions = [self._position(sym, p, market) for sym, p in account.positions.items() if p.quantity]
+        context: dict[str, Any] = {step: values for step, values in steps.items() if step not in CONTEXT_NAMES}
+        context.update(
+            now=fmt_time(cycle.t),
+            t=cycle.t,
+            symbols=list(self.symbols),
+            market=market,
+            steps=steps,
+            account={
+                "cash": account.cash,
+                "equity": account.equity,
+                "used_margin": account.used_margin,
+                "fees": account.fees,
+                "funding": account.funding,
+                "unrealized_pnl": sum(p["unrealized_pnl"] for p in positions),
+                "positions": positions,
+            },
+            positions=positions,
+            limits=dict(self.limits),
+            performance={
+                "return_pct": account.equity / self.start_cash - 1 if self.start_cash else 0.0,
+                "realized_pnl": sum(p.realized_pnl for p in account.positions.values()),
+                "fees": account.fees,
+            },
+            invocation=self.invocations,
+            last_error=last_error,
+        )
+        return context
+
+    @staticmethod
+    def _value(lane: list[Any], outputs: Mapping[str, int]) -> Any:
+        if len(outputs) == 1:
+            return lane[next(iter(outputs.values()))]
+        return {name: lane[slot] for name, slot in outputs.items()}
+
+    def _market(self, symbol: str, cycle: Cycle, steps: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        lane = cycle.lanes[symbol]
+        bar = {name: lane[slot] for name, slot in self.prices.items()}
+        row: dict[str, Any] = {"time": fmt_time(cycle.t), **bar}
+        for step, values in steps.items():
+            value = values[symbol]
+            if isinstance(value, dict):
+                row.update({f"{step}.{k}": v for k, v in value.items()})
+            else:
+                row[step] = value
+        rows = self._rows.setdefault(symbol, deque(maxlen=max(self.history, 1)))
+        rows.append(row)
+        view: dict[str, Any] = {"symbol": symbol, "coin": base_of(symbol), "price": bar.get("close"), **bar}
+        view.update({step: values[symbol] for step, values in steps.items() if step not in view})
+        view["history"] = list(rows) if self.history else []
+        return view
+
+    @staticmethod
+    def _position(symbol: str, p: Any, market: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        price = market.get(symbol, {}).get("price") or p.avg_price
+        return {
+            "symbol": symbol,
+            "coin": base_of(symbol),
+            "side": "long" if p.quantity > 0 else "short",
+            "quantity": p.quantity,
+            "avg_price": p.avg_price,
+            "price": price,
+            "notional": abs(p.quantity) * price,
+            "unrealized_pnl": p.quantity * (price - p.avg_price),
+            "leverage": p.leverage,
+            "stop_loss": p.stop_loss,
+            "take_profit": p.take_profit,
+            "invalidation": p.invalidation,
+            "opened": fmt_time(p.opened_t) if p.opened_t is not None else None,
+        }
