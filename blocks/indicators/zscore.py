@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable
 
 from pydantic import Field
 
+from blocks.indicators.rolling import rolling_moments
 from runner.block import BlockConfig, Indicator, Ref
 
 
@@ -24,43 +24,16 @@ class ZScore(Indicator):
     def start(self, symbol: str) -> Callable[[float], tuple[float | None, float | None, float | None]]:
         config = self.config
         assert isinstance(config, self.Config)
-        n = config.window
-        window: deque[float] = deque()
-        anchor = 0.0
-        total = squares = 0.0  # sums of (x - anchor) and its square over the window
-        since_exact = n
-        run, last = 0, None
+        moments = rolling_moments(config.window)
 
         def update(x: float) -> tuple[float | None, float | None, float | None]:
-            # Sums around an anchor near the data, recomputed exactly (fsum) once per window length: O(1)
-            # amortised, and the rounding of the incremental updates never outlives one window.
-            nonlocal anchor, total, squares, since_exact, run, last
-            run = run + 1 if x == last else 1
-            last = x
-            window.append(x)
-            d = x - anchor
-            total += d
-            squares += d * d
-            if len(window) > n:
-                old = window.popleft() - anchor
-                total -= old
-                squares -= old * old
-            since_exact += 1
-            if since_exact >= n:
-                anchor = math.fsum(window) / len(window)
-                deviations = [v - anchor for v in window]
-                total, squares = math.fsum(deviations), math.fsum(v * v for v in deviations)
-                since_exact = 0
-            if len(window) < n:
+            found = moments(x)
+            if found is None:
                 return None, None, None
-            if run >= n:
-                return None, x, 0.0  # a constant window: no spread, no z-score
-            mean_offset = total / n
-            variance = squares / n - mean_offset * mean_offset
-            mean = anchor + mean_offset
+            mean, variance = found
             std = math.sqrt(variance) if variance > 0 else 0.0
             if std == 0.0:
-                return None, mean, 0.0
+                return None, mean, 0.0  # a constant window: no spread, no z-score
             return (x - mean) / std, mean, std
 
         return update
