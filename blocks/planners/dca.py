@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from runner.block import BlockConfig, Planner, Ref
 from runner.durations import format_duration, parse_duration
 from runner.spec import Duration
+from runner.symbols import foreign_symbols
 from runner.types import Intent, Size, Symbol
 
 if TYPE_CHECKING:
@@ -65,10 +66,7 @@ class Dca(Planner):
                 f"'{config.symbol}' is not one of the bot's symbols",
                 f"use one of {', '.join(ctx.header.symbols)}",
             )
-        if config.symbols and ctx.header is not None:
-            for i, symbol in enumerate(config.symbols):
-                if symbol not in ctx.header.symbols:
-                    yield ctx.issue((*step.path, "with", "symbols", i), f"'{symbol}' is not one of the bot's symbols")
+        yield from foreign_symbols(ctx, (*step.path, "with", "symbols"), config.symbols or ())
         if ctx.every and parse_duration(config.interval) < ctx.every:
             yield ctx.issue(
                 (*step.path, "with", "interval"),

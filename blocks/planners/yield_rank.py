@@ -9,6 +9,7 @@ from pydantic import Field
 
 from blocks.planners.rotation import Rotation
 from runner.block import BlockConfig, Planner, Ref
+from runner.symbols import foreign_symbols
 from runner.types import Intent, Symbol
 
 if TYPE_CHECKING:
@@ -57,10 +58,7 @@ class YieldRank(Planner):
     def check(cls, step: StepInfo, ctx: CompileContext) -> Iterator[ConfigIssue]:
         config = step.config
         assert isinstance(config, cls.Config)
-        if config.symbols and ctx.header is not None:
-            for i, symbol in enumerate(config.symbols):
-                if symbol not in ctx.header.symbols:
-                    yield ctx.issue((*step.path, "with", "symbols", i), f"'{symbol}' is not one of the bot's symbols")
+        yield from foreign_symbols(ctx, (*step.path, "with", "symbols"), config.symbols or ())
 
     def start(self, ctx: BuildContext) -> None:
         config = self.config

@@ -10,6 +10,7 @@ from pydantic import Field
 from runner.block import BlockConfig, Source
 from runner.durations import parse_duration
 from runner.errors import BlockError
+from runner.symbols import foreign_symbols
 from runner.types import Symbol, Timeframe
 
 if TYPE_CHECKING:
@@ -50,13 +51,8 @@ class Candles(Source):
         config = step.config
         assert isinstance(config, cls.Config)
         if config.symbols and ctx.header is not None:
-            for i, symbol in enumerate(config.symbols):
-                if symbol not in ctx.header.symbols:
-                    yield ctx.issue(
-                        (*step.path, "with", "symbols", i),
-                        f"'{symbol}' is not one of the bot's symbols",
-                        f"add it to symbols: or use one of {', '.join(ctx.header.symbols)}",
-                    )
+            hint = f"add it to symbols: or use one of {', '.join(ctx.header.symbols)}"
+            yield from foreign_symbols(ctx, (*step.path, "with", "symbols"), config.symbols, hint)
 
     def open(self, ctx: BuildContext) -> CandleFeed:
         from blocks.sources.candle_files import load_candles, resample, until

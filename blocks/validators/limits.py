@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from runner.block import BlockConfig, Validator
+from runner.symbols import foreign_symbols
 from runner.types import Intent, Size, Symbol, Verdict
 
 if TYPE_CHECKING:
@@ -44,14 +45,8 @@ class Limits(Validator):
         for i, symbol in enumerate(config.deny_symbols):
             if symbol in (config.allow_symbols or ()):
                 yield ctx.issue((*step.path, "with", "deny_symbols", i), f"'{symbol}' is both allowed and denied")
-        if ctx.header is not None and config.allow_symbols is not None:
-            for i, symbol in enumerate(config.allow_symbols):
-                if symbol not in ctx.header.symbols:
-                    yield ctx.issue(
-                        (*step.path, "with", "allow_symbols", i),
-                        f"'{symbol}' is not one of the bot's symbols",
-                        "it could never be traded",
-                    )
+        path = (*step.path, "with", "allow_symbols")
+        yield from foreign_symbols(ctx, path, config.allow_symbols or (), "it could never be traded")
 
     def start(self, ctx: BuildContext) -> None:
         self._close = ctx.price_slots()[3]
