@@ -7,32 +7,61 @@ import json
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.cliutil import UsageError, load_bot, num, parse_data, parse_time, pct, table
 
+if TYPE_CHECKING:
+    from runner.compile import CompiledBot
+    from runner.sweep import Axis
+
+
+@dataclass
+class GridJob:
+    """A bot file and the grid to run it over, checked: what sweep and walk-forward share."""
+
+    bot: CompiledBot
+    text: str
+    axes: list[Axis]
+    grid: list[dict[str, Any]]
+    data: dict[str, str]
+    costs: dict[str, Any]
+    problems: list[str]
+    """Combinations the blocks refuse, one line each (nothing runs when there are any)."""
+
+
+def grid_job(args: argparse.Namespace) -> GridJob | None:
+    """The bot and its grid from the command line; None (problems printed) when the bot does not compile.
+    Raises UsageError for bad flags."""
+    from runner.sweep import check_variants, combinations, parse_grid
+
+    bot = load_bot(args.bot)
+    if bot is None:
+        return None
+    axes = parse_grid(args.grid)
+    grid = combinations(axes)
+    text = Path(args.bot).read_text(encoding="utf-8")
+    data = parse_data(bot, args.data)
+    return GridJob(bot, text, axes, grid, data, cost_options(bot, args), check_variants(text, args.bot, grid))
+
 
 def run(args: argparse.Namespace) -> int:
-    from runner.sweep import Task, check_variants, combinations, parse_grid, ranked, run_tasks
+    from runner.sweep import Task, ranked, run_tasks
 
     try:
-        bot = load_bot(args.bot)
-        if bot is None:
+        job = grid_job(args)
+        if job is None:
             return 1
-        axes = parse_grid(args.grid)
-        grid = combinations(axes)
-        text = Path(args.bot).read_text(encoding="utf-8")
-        problems = check_variants(text, args.bot, grid)
-        data = parse_data(bot, args.data)
-        costs = cost_options(bot, args)
         start, end = parse_time(args.start), parse_time(args.end)
     except UsageError as exc:
         print(f"runner sweep: {exc}", file=sys.stderr)
         return 2
-    if problems:
-        print("\n".join(problems), file=sys.stderr)
+    if job.problems:
+        print("\n".join(job.problems), file=sys.stderr)
         return 1
+    bot, axes, grid, text, data, costs = job.bot, job.axes, job.grid, job.text, job.data, job.costs
     sweep_id = uuid.uuid4().hex[:8]
     tasks = [Task(text, args.bot, params, data, args.db, start, end, costs, {"sweep": sweep_id}) for params in grid]
     started = time.perf_counter()

@@ -7,27 +7,22 @@ import json
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-from runner.cliutil import UsageError, fmt_time, load_bot, num, parse_data, parse_time, pct, table
-from runner.commands.sweep import cost_options
+from runner.cliutil import UsageError, fmt_time, num, parse_time, pct, table
+from runner.commands.sweep import grid_job
 
 
 def run(args: argparse.Namespace) -> int:
     from runner.durations import parse_duration
-    from runner.sweep import Task, check_variants, combinations, parse_grid
+    from runner.sweep import Task
     from runner.walkforward import walk_forward, windows
 
     try:
-        bot = load_bot(args.bot)
-        if bot is None:
+        job = grid_job(args)
+        if job is None:
             return 1
-        axes = parse_grid(args.grid)
-        grid = combinations(axes)
-        text = Path(args.bot).read_text(encoding="utf-8")
-        problems = check_variants(text, args.bot, grid)
-        data = parse_data(bot, args.data)
+        bot, axes, grid, text, data, problems = job.bot, job.axes, job.grid, job.text, job.data, job.problems
         train, test = _duration("--train", args.train, parse_duration), _duration("--test", args.test, parse_duration)
         step = _duration("--step", args.step, parse_duration) if args.step else test
         first, last = _span(data, bot.every * 1000)
@@ -48,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     label = uuid.uuid4().hex[:8]
-    base = Task(text, args.bot, {}, data, args.db, costs=cost_options(bot, args))
+    base = Task(text, args.bot, {}, data, args.db, costs=job.costs)
     started = time.perf_counter()
     done = _progress(len(spans) * (len(grid) + 1)) if sys.stderr.isatty() else None
     result = walk_forward(base, grid, spans, args.objective, args.workers, label, done)
