@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/plain_loop.py
 	$(BIN)/python bench/sweep_throughput.py
 	$(BIN)/python bench/indicator_cost.py
+	$(BIN)/python bench/llm_cycle.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

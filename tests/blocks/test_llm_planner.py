@@ -490,3 +490,53 @@ def test_explain_shows_the_model_call_behind_an_order(tmp_path: Path) -> None:
     assert "llm call 1 (live): openai/gpt-4o-mini, tokens 1200 in / 300 out, $0.000360" in text
     assert "  prompt sha256 " in text and "BTC " in text
     assert '  response: {"positions": [{"symbol": "BTC", "signal": "buy"' in text
+
+
+# --- prompts: filters, the sandbox, paper runs ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{{ 112152.4812 | num }}", "112,152.48"),
+        ("{{ 3.14159265 | num }}", "3.1416"),
+        ("{{ 0.000123456789 | num }}", "0.000123457"),
+        ("{{ none | num }}", "n/a"),
+        ("{{ 2 | num(3) }}", "2.000"),
+        ("{{ 0.01234 | pct }}", "1.23%"),
+        ("{{ -1234.5 | usd }}", "-$1,234.50"),
+        ("{{ [1, 2.5, 3, 4] | series(3) }}", "[2.5, 3, 4]"),
+        ("{{ rows | candles(1, ['time', 'close']) }}", "time close\n2025-10-28 07:00 110,000"),
+    ],
+)
+def test_filters_print_numbers_for_people(template: str, expected: str) -> None:
+    from runner.llm.prompt import render
+
+    rows = [{"time": "2025-10-28 06:00", "close": 1.0}, {"time": "2025-10-28 07:00", "close": 110_000.0}]
+    assert render(template, {"none": None, "rows": rows}) == expected
+
+
+def test_a_template_cannot_reach_python_internals(server: LlmServer) -> None:
+    escape = '      user: "{{ market.__class__.__mro__[1].__subclasses__() }}"'
+    cycle, intents, _ = decider(server, reply(BUY_BTC), prompt=escape).decide()
+    assert server.requests == [] and intents == []
+    (call,) = cycle.llm_calls
+    assert call.source == "none" and call.error.startswith("prompt: SecurityError: access to attribute '__class__'")
+
+
+def test_a_paper_run_records_each_call_with_its_cycle(tmp_path: Path) -> None:
+    from runner.runs import paper
+
+    data = candles(tmp_path, 6)
+    store = Store(tmp_path / "runner.db")
+    with llm_server(fallback=trading_reply) as server:
+        summary = paper(store, compile_yaml(bot_text(server.base)), RunOptions(data))
+        assert len(server.requests) == 6
+    assert summary["llm"]["calls"] == 6 and summary["llm"]["cost_usd"] == pytest.approx(6 * 0.00036)
+    rows = store.rows(
+        "SELECT c.t, c.status, l.source, l.intents FROM cycles c JOIN llm_calls l USING (run_id, t) "
+        "WHERE c.run_id = ? ORDER BY c.t",
+        (summary["run_id"],),
+    )
+    assert [(r["status"], r["source"], r["intents"]) for r in rows] == [("ok", "live", 1)] * 6
+    store.close()
