@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from runner.durations import parse_duration
+from runner.types import Intent, Verdict
 
 if TYPE_CHECKING:
     from runner.compile import CompileContext, StepInfo
     from runner.cycle import BuildContext, Cycle, Feed
     from runner.errors import ConfigIssue
-    from runner.types import Fill, Intent, Order, Verdict
+    from runner.types import Fill, Order
 
 KINDS = ("source", "indicator", "planner", "validator", "executor")
 
@@ -180,6 +181,52 @@ class Validator(Block):
     def verdict(self, intent: Intent, cycle: Cycle) -> Verdict:
         """Approve, resize or reject one intent; pure."""
         raise NotImplementedError
+
+
+TripAction = Literal["reject_new", "halt", "flatten", "kill"]
+
+
+class BreakerConfig(BlockConfig):
+    """The config every breaker has: what it does when it trips."""
+
+    on_trip: TripAction = Field(
+        "reject_new",
+        description="reject_new: refuse entries while tripped; flatten: also close every position; halt: no planner "
+        "runs again (positions stay); kill: close every position and halt",
+    )
+
+
+class Breaker(Validator):
+    """A validator that watches every cycle and trips when a risk condition is met: from then on it refuses
+    entries, and by ``on_trip`` closes positions or halts the bot. Every trip is recorded as an event."""
+
+    Config: ClassVar[type[BlockConfig]] = BreakerConfig
+
+    def start(self, ctx: BuildContext) -> None:
+        self.tripped = ""
+        """Why it tripped; empty while it has not."""
+        self._flattened = False
+
+    def observe(self, cycle: Cycle) -> str:
+        """Update the state from this cycle (after its fills, before its planners); the reason it trips now,
+        or empty. Called once per cycle, every cycle."""
+        raise NotImplementedError
+
+    def exits(self, cycle: Cycle) -> list[Intent]:
+        """Intents this breaker sends itself this cycle: by default, closing every position once it has
+        tripped with flatten or kill."""
+        action = getattr(self.config, "on_trip", "reject_new")
+        if not self.tripped or action not in ("flatten", "kill") or self._flattened:
+            return []
+        self._flattened = True
+        positions = cycle.account().positions
+        reason = f"{self.step_id} tripped ({self.tripped}): {action}"
+        return [Intent(s, "close", reason=reason) for s, p in sorted(positions.items()) if p.quantity]
+
+    def verdict(self, intent: Intent, cycle: Cycle) -> Verdict:
+        if self.tripped and intent.kind not in ("close", "cancel") and not intent.reduce_only:
+            return Verdict(self.step_id, "reject", f"{self.step_id} tripped: {self.tripped}")
+        return Verdict(self.step_id, "approve")
 
 
 class Executor(Block):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from runner.block import Account, Block, Executor, Indicator, Planner, Source, Validator
+from runner.block import Account, Block, Breaker, Executor, Indicator, Planner, Source, Validator
 from runner.compile import CompiledBot, StepInfo
 from runner.errors import BlockError
 from runner.llm.record import LlmCall
@@ -157,6 +157,9 @@ class Pipeline:
         self.sources = [(s, b) for s, b in self.blocks if isinstance(b, Source)]
         self.planners = [(s, b) for s, b in self.blocks if isinstance(b, Planner)]
         self.validators = [(s, b) for s, b in self.blocks if isinstance(b, Validator)]
+        self.breakers = [b for _, b in self.validators if isinstance(b, Breaker)]
+        self.halted = ""
+        """Why the bot stopped trading (a breaker's halt or kill); planners no longer run once it is set."""
         executors = [b for _, b in self.blocks if isinstance(b, Executor)]
         if len(executors) != 1:
             raise BlockError("pipeline", f"runs need exactly one executor for now (found {len(executors)})")
@@ -260,7 +263,9 @@ class Pipeline:
         that raises marks the cycle failed, and nothing of it reaches the executor.
         """
         orders: list[Order] = []
-        for step, planner in self.planners:
+        if self.breakers:
+            self.watch(cycle)
+        for step, planner in self.planners if not self.halted else ():
             if due is not None and not due(step, cycle.t):
                 continue
             intents = self.plan(planner, cycle)
@@ -268,7 +273,34 @@ class Pipeline:
                 orders += self.act(planner, intents, cycle)
             if cycle.error:
                 return
+        if self.breakers:
+            orders += self.breaker_orders(cycle)
         self.send(orders, cycle)
+
+    def watch(self, cycle: Cycle) -> None:
+        """Every breaker sees the cycle; a trip is an event, and halt or kill stops the planners for good."""
+        for breaker in self.breakers:
+            try:
+                reason = breaker.observe(cycle)
+            except Exception as exc:
+                self.fail(cycle, breaker.step_id, exc)
+                return
+            if reason and not breaker.tripped:
+                breaker.tripped = reason
+                action = getattr(breaker.config, "on_trip", "reject_new")
+                cycle.events.append(("breaker", f"{breaker.step_id} tripped: {reason}; action {action}"))
+                if action in ("halt", "kill") and not self.halted:
+                    self.halted = f"{breaker.step_id}: {reason}"
+                    cycle.events.append(("halt", f"the bot stops trading: {self.halted}"))
+
+    def breaker_orders(self, cycle: Cycle) -> list[Order]:
+        """The intents breakers send themselves (closing positions), validated like any others."""
+        orders: list[Order] = []
+        for breaker in self.breakers:
+            intents = breaker.exits(cycle)
+            if intents:
+                orders += self.act(breaker, intents, cycle)
+        return orders
 
     def plan(self, planner: Planner, cycle: Cycle) -> list[Intent]:
         """A planner's intents; a planner that raises fails the cycle."""
@@ -286,7 +318,7 @@ class Pipeline:
         self.fail(cycle, planner.step_id, TypeError(f"plan() must return a list of Intent, not {intents!r:.80}"))
         return []
 
-    def act(self, planner: Planner, intents: list[Intent], cycle: Cycle) -> list[Order]:
+    def act(self, planner: Planner | Breaker, intents: list[Intent], cycle: Cycle) -> list[Order]:
         """Record a planner's decision and validate each intent; returns the orders for the approved ones."""
         cycle.decisions.append(Decision(planner.step_id, intents))
         orders = []

@@ -94,7 +94,8 @@ def drive(
 ) -> int:
     """Run cycles over the pipeline's feeds until they end, ``window.end`` or ``stop()``; returns cycles recorded."""
     window = window or Window()
-    fast = _column_feed(pipeline, every_ms)
+    # Breakers watch every cycle, so their bots take the general path (which skips no bar).
+    fast = _column_feed(pipeline, every_ms) if not pipeline.breakers else None
     if fast is not None and isinstance(recorder, BacktestRecorder) and isinstance(clock, BacktestClock):
         try:
             return _drive_columns(pipeline, fast, recorder, window, stop, progress)

@@ -157,6 +157,7 @@ def backtest(
         "orders": len(recorder.orders),
         "fills": len(fills),
         "failed_cycles": sum(e["kind"] == "block_error" for e in recorder.events),
+        "halted": pipeline.halted,
         **({"llm": llm_summary(recorder.llm_calls)} if _has_llm(bot) else {}),
     }
     gc.freeze()  # what the run recorded lives until it is saved: collections while saving need not walk it
@@ -215,6 +216,7 @@ def paper(
         raise
     stopped = should_stop()
     summary = paper_summary(store, run_id, bot.spec.account.cash)
+    summary["halted"] = pipeline.halted
     _finish_run(store, run_id, "stopped" if stopped else "finished", summary)
     return summary
 

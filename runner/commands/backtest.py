@@ -92,6 +92,7 @@ def render(bot: str, version: str, quote: str, s: dict[str, Any]) -> str:
                 else []
             ),
             *([llm_line(s["llm"])] if s.get("llm") else []),
+            *([f"  halted        {s['halted']}"] if s.get("halted") else []),
             f"  elapsed       {s['elapsed_s']:>11.2f}s   {rate:,.0f} bars/s",
         ]
     )

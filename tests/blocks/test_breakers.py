@@ -1,0 +1,120 @@
+"""Breakers on real price paths: each trips on the right cycle, records it, and takes its action."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from conftest import ROOT, compile_yaml, data_path, real_candles
+
+from runner.curves import decode_times, decode_values
+from runner.runs import RunOptions, backtest
+from runner.store import Store
+from runner.trades import round_trips
+
+PERP_EMA = """
+bot: guarded_ema
+version: 1.0.0
+account: {{cash: 10000, quote: USDC}}
+symbols: [BTC/USDC:USDC]
+pipeline:
+  - {{id: candles, uses: source.candles, with: {{timeframe: 1m}}}}
+  - {{id: fast, uses: indicator.ema, with: {{of: candles.close, period: 10}}}}
+  - {{id: slow, uses: indicator.ema, with: {{of: candles.close, period: 30}}}}
+  - {{id: plan, uses: planner.ema_cross, with: {{fast: fast, slow: slow, allow_short: true, size: {{fraction: 1.0}}}}}}
+  - {{id: guard, uses: {block}, with: {config}}}
+  - {{id: exec, uses: executor.paper, with: {{fee_bps: 5, slippage_bps: 2, max_leverage: 5}}}}
+"""
+
+
+def run(tmp_path: Path, block: str, config: str, bars: int = 6_000) -> tuple[Store, dict[str, Any]]:
+    store = Store(tmp_path / "r.db")
+    bot = compile_yaml(PERP_EMA.format(block=block, config=config))
+    summary = backtest(store, bot, RunOptions({"BTC/USDC:USDC": str(real_candles(tmp_path, bars))}))
+    return store, summary
+
+
+def rows(store: Store, sql: str, run_id: str) -> list[dict[str, Any]]:
+    return store.rows(sql, (run_id,))
+
+
+def test_drawdown_flatten_trips_on_the_first_cycle_past_the_limit(tmp_path: Path) -> None:
+    store, summary = run(tmp_path, "validator.drawdown", "{max_drawdown_pct: 3, on_trip: flatten}")
+    run_id = summary["run_id"]
+    (trip,) = rows(store, "SELECT t, message FROM events WHERE run_id = ? AND kind = 'breaker'", run_id)
+    (curve,) = rows(store, "SELECT times, values_ FROM equity_curves WHERE run_id = ?", run_id)
+    times, equity = decode_times(curve["times"]), decode_values(curve["values_"])
+    peak, first = 10_000.0, None
+    for t, e in zip(times, equity, strict=True):
+        if (1 - e / peak) * 100 >= 3:
+            first = t
+            break
+        peak = max(peak, e)
+    # the breaker sees each cycle's marked equity before the planners run: it trips on that very cycle
+    assert first is not None and trip["t"] == first
+    assert "below its peak" in trip["message"] and "flatten" in trip["message"]
+    intents = rows(store, "SELECT t, step_id, kind, approved, verdicts FROM intents WHERE run_id = ?", run_id)
+    after = [i for i in intents if i["t"] >= trip["t"]]
+    assert [i["step_id"] for i in after if i["step_id"] == "guard"] == ["guard"]  # one close of its own
+    assert all(not i["approved"] for i in after if i["step_id"] == "plan" and i["kind"] != "close")
+    fills = rows(store, "SELECT * FROM fills WHERE run_id = ? ORDER BY t, id", run_id)
+    trades = round_trips(fills)
+    assert trades[-1].exit_t is not None and trades[-1].exit_t <= trip["t"] + 60_000  # flat by the next open
+    assert all(t.entry_t <= trip["t"] for t in trades)
+
+
+def test_halt_stops_the_planners_for_good(tmp_path: Path) -> None:
+    store, summary = run(tmp_path, "validator.drawdown", "{max_drawdown_pct: 3, on_trip: halt}")
+    run_id = summary["run_id"]
+    halt = rows(store, "SELECT t, message FROM events WHERE run_id = ? AND kind = 'halt'", run_id)
+    assert len(halt) == 1 and summary["halted"].startswith("guard: equity")
+    intents = rows(store, "SELECT t FROM intents WHERE run_id = ?", run_id)
+    assert intents and not [i for i in intents if i["t"] > halt[0]["t"]]
+
+
+def test_position_timeout_closes_every_position_held_too_long(tmp_path: Path) -> None:
+    store, summary = run(tmp_path, "validator.position_timeout", "{max_age: 20m}")
+    fills = rows(store, "SELECT * FROM fills WHERE run_id = ? ORDER BY t, id", summary["run_id"])
+    trades = [t for t in round_trips(fills) if t.exit_t is not None]
+    assert trades and max(t.exit_t - t.entry_t for t in trades if t.exit_t) <= 21 * 60_000  # closed at the next open
+    forced = rows(store, "SELECT message FROM events WHERE run_id = ? AND kind = 'breaker'", summary["run_id"])
+    assert forced and all("timeout_20m" in e["message"] for e in forced)
+
+
+def test_daily_loss_refuses_entries_for_the_rest_of_the_day_then_resets(tmp_path: Path) -> None:
+    store, summary = run(tmp_path, "validator.daily_loss", "{max_loss_pct: 1}", bars=4 * 1440)
+    run_id = summary["run_id"]
+    events = rows(store, "SELECT t, message FROM events WHERE run_id = ? AND kind = 'breaker' ORDER BY t", run_id)
+    trips = [e for e in events if "tripped" in e["message"]]
+    assert trips
+    intents = rows(store, "SELECT t, approved, verdicts, kind FROM intents WHERE run_id = ? ORDER BY t", run_id)
+    for trip in trips:
+        day_end = (trip["t"] // 86_400_000 + 1) * 86_400_000
+        same_day = [i for i in intents if trip["t"] <= i["t"] < day_end and i["kind"] != "close"]
+        assert all(not i["approved"] and "guard tripped" in i["verdicts"] for i in same_day)
+    resets = [e for e in events if "reset" in e["message"]]
+    assert resets and all(r["t"] % 86_400_000 < 60_000 * 2 for r in resets)  # the first cycle of a new day
+
+
+def test_cooldown_refuses_entries_on_a_symbol_after_its_stop(tmp_path: Path) -> None:
+    text = (ROOT / "bots" / "mean_reversion.yaml").read_text()
+    text = text.replace(
+        "  - id: exec", "  - id: cool\n    uses: validator.cooldown\n    with: {duration: 2h}\n  - id: exec"
+    )
+    text = text.replace("stop_loss_pct: 0.02", "stop_loss_pct: 0.004")  # tight stops: many of them
+    store = Store(tmp_path / "r.db")
+    candles = data_path("candles", "binance-usdm", "ETHUSDT-15m.csv.gz")
+    options = RunOptions({"ETH/USDC:USDC": str(candles)}, 1756684800000, 1767225600000)  # 2025-09-01 .. 2026-01-01
+    run_id = backtest(store, compile_yaml(text), options)["run_id"]
+    stops = [
+        o["t"] for o in rows(store, "SELECT t FROM orders WHERE run_id = ? AND reason LIKE 'stop-loss at%'", run_id)
+    ]
+    assert len(stops) >= 3
+    entries = rows(store, "SELECT t, approved, verdicts FROM intents WHERE run_id = ? AND kind = 'target'", run_id)
+    cooled = 0
+    for stop in stops:
+        within = [e for e in entries if stop <= e["t"] < stop + 2 * 3_600_000]
+        assert all(not e["approved"] for e in within)
+        cooled += sum("cooling down" in e["verdicts"] for e in within)
+    events = rows(store, "SELECT message FROM events WHERE run_id = ? AND kind = 'breaker'", run_id)
+    assert len(events) == len(stops) and all("stopped (stop-loss at" in e["message"] for e in events)
