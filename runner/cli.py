@@ -143,6 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="FILE", help="also write the equity and drawdown chart as a PNG")
     p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
 
+    p = sub.add_parser("render", help="print the prompts an LLM bot would send at a time, without asking a model")
+    p.add_argument("bot", metavar="BOT", help="a bot file with a planner.llm step")
+    p.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="candles to replay up to that time; SYMBOL=FILE for each symbol of a multi-symbol bot",
+    )
+    p.add_argument("--at", metavar="TIME", help="the cycle to render (UTC; default: the last one of the data)")
+    p.add_argument("--no-tokens", dest="tokens", action="store_false", help="skip the token count (loads litellm)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
     p = sub.add_parser("snapshot", help="print the resolved config of a bot file and its config_id")
     p.add_argument("path", metavar="FILE", help="a bot file")
     return parser

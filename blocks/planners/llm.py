@@ -168,8 +168,8 @@ def _raw_with(ctx: CompileContext, step: StepInfo) -> dict[str, Any]:
 
 
 def _api_key(step_id: str, config: Llm.Config, mode: str) -> str | None:
-    """The key, resolved at run start (never stored); a replay asks no model and needs none."""
-    if config.api_key is None or mode == "replay":
+    """The key, resolved at run start (never stored); a replay or a dry run asks no model and needs none."""
+    if config.api_key is None or mode in ("replay", "dry"):
         return None
     from runner.secrets import SecretError, resolve
 

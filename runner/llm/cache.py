@@ -16,8 +16,9 @@ from runner.store import Store, now_iso
 
 __all__ = ["LlmCache", "LlmMode", "prompt_hash"]
 
-LlmMode = Literal["live", "cached", "replay"]
-"""live: always ask the model; cached: ask only when the cache has no reply; replay: never ask."""
+LlmMode = Literal["live", "cached", "replay", "dry"]
+"""live: always ask the model; cached: ask only when the cache has no reply; replay: never ask;
+dry: render the prompts and ask nobody (``runner render``)."""
 
 
 def prompt_hash(messages: tuple[tuple[str, str], ...]) -> str:

@@ -117,7 +117,10 @@ def complete(request: Request) -> Reply:
     try:
         response = litellm.completion(**kwargs)
     except Exception as exc:
-        raise _classify(exc) from None
+        error = _classify(exc)
+        if request.api_key and request.api_key in str(error):  # some servers echo the key they refused
+            error = LlmError(str(error).replace(request.api_key, "<hidden>"), error.temporary)
+        raise error from None
     latency_ms = (time.perf_counter() - started) * 1000
     choices = getattr(response, "choices", None) or []
     text = (choices[0].message.content or "") if choices else ""
@@ -157,3 +160,11 @@ def complete_with_retries(
             if not exc.temporary or tries > retries:
                 raise
         sleep(backoff_s * 2 ** (tries - 1))
+
+
+def count_tokens(model: str, messages: tuple[tuple[str, str], ...]) -> int | None:
+    """How many tokens ``messages`` are for ``model``, by litellm's counter; None if it cannot tell."""
+    try:
+        return int(_litellm().token_counter(model=model, messages=[{"role": r, "content": c} for r, c in messages]))
+    except Exception:
+        return None

@@ -65,6 +65,10 @@ class Asker:
         reply = self.cache.get(model, call.prompt_hash) if self.cache is not None and self.mode != "live" else None
         if reply is not None:
             call.source = "cache"
+        elif self.mode == "dry":
+            call.source = "none"
+            call.error = "not sent: a dry run renders the prompt only"
+            return None
         elif self.mode == "replay":
             call.source = "miss"
             call.error = "no recorded reply for this prompt (--llm replay asks no model)"

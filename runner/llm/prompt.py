@@ -93,7 +93,7 @@ class TemplateProblem:
 
 
 def variables(source: str) -> set[str]:
-    """The top-level names a template reads; raises TemplateProblem-carrying SyntaxError via ``problems``."""
+    """The top-level names a template reads; raises jinja2.TemplateSyntaxError."""
     return set(meta.find_undeclared_variables(environment().parse(source)))
 
 

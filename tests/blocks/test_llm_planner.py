@@ -540,3 +540,46 @@ def test_a_paper_run_records_each_call_with_its_cycle(tmp_path: Path) -> None:
     )
     assert [(r["status"], r["source"], r["intents"]) for r in rows] == [("ok", "live", 1)] * 6
     store.close()
+
+
+# --- runner render ----------------------------------------------------------------------------------------------
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from runner.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_render_prints_the_exact_prompt_at_a_time_without_asking(tmp_path: Path, server: LlmServer) -> None:
+    data = candles(tmp_path, 48)
+    (tmp_path / "bot.yaml").write_text(bot_text(server.base))
+    flags = [f"--data={symbol}={path}" for symbol, path in data.items()]
+    code, out, err = run_cli("render", str(tmp_path / "bot.yaml"), *flags, "--at", "2025-10-21T05:30")
+    assert (code, err) == (0, "")
+    assert server.requests == []
+    system, user, footer = out.split("--- step plan: system ---\n")[1].split("\n--- ")
+    assert system.startswith("You are a careful trader.")
+    # the bar that closed at 05:00 is the 04:00 candle: its close, and RSI(14) is still warming up
+    assert user.splitlines()[1:4] == ["BTC 107,743.4 RSI n/a", "ETH 3,849.22 RSI n/a", "SOL 183.66 RSI n/a"]
+    assert footer.startswith("2025-10-21 05:00  openai/gpt-4o-mini  ") and " tokens  " in footer
+
+    code, out, _ = run_cli("render", str(tmp_path / "bot.yaml"), *flags, "--format", "json", "--no-tokens")
+    (rendered,) = [json.loads(line) for line in out.splitlines()]
+    assert rendered["t"] == ARENA_WEEK + 48 * 3_600_000 and rendered["tokens"] is None
+    assert "invocation 1." in rendered["user"]
+
+
+def test_render_refuses_a_bot_without_an_llm_step(tmp_path: Path) -> None:
+    data = candles(tmp_path, 2)
+    code, _, err = run_cli("render", "bots/ema_cross.yaml", f"--data={data['BTC/USDT:USDT']}")
+    assert (
+        code == 2
+        and err == "runner render: bots/ema_cross.yaml has no planner.llm step: there is no prompt to render\n"
+    )
