@@ -53,6 +53,8 @@ class BuildContext:
     """Extra bars a planner's orders wait before they meet the market (None: the executor's own setting)."""
     funding: dict[str, str] = field(default_factory=dict)
     """Symbol -> file of the venue's funding history (backtests and replays)."""
+    force: bool = False
+    """Started with --force: breakers that honour it (losing_weeks) record their trip but do not act."""
     data_until: int | None = None
     """Sources replay no bar that closes after this time, as if the data ended there (look-ahead checks)."""
     llm: str = "live"

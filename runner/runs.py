@@ -40,6 +40,8 @@ class RunOptions:
     funding: dict[str, str] = field(default_factory=dict)
     entry_delay: int | None = None
     labels: dict[str, Any] = field(default_factory=dict)
+    force: bool = False
+    """Override breakers that allow it (losing_weeks), with an event."""
     data_until: int | None = None
     """Cut the data after this bar close, as if it ended there (see runner.lookahead)."""
     llm: str | None = None
@@ -66,6 +68,7 @@ def open_pipeline(bot: CompiledBot, kind: str, options: RunOptions, store: Store
         entry_delay=options.entry_delay,
         funding=options.funding,
         data_until=options.data_until,
+        force=options.force,
         llm=llm_mode(kind, options),
         llm_cache=LlmCache(store) if store is not None else None,
     )

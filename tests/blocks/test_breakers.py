@@ -118,3 +118,54 @@ def test_cooldown_refuses_entries_on_a_symbol_after_its_stop(tmp_path: Path) -> 
         cooled += sum("cooling down" in e["verdicts"] for e in within)
     events = rows(store, "SELECT message FROM events WHERE run_id = ? AND kind = 'breaker'", run_id)
     assert len(events) == len(stops) and all("stopped (stop-loss at" in e["message"] for e in events)
+
+
+def test_losing_weeks_halts_where_three_weeks_in_a_row_lose(tmp_path: Path) -> None:
+    """ema_cross over seven weeks of real BTC minutes loses most weeks: the halt comes on the first cycle where
+    each of the last three 7-day windows closed trades at a net loss (recomputed here from the fills)."""
+    text = (ROOT / "bots" / "ema_cross.yaml").read_text()
+    text = text.replace(
+        "  - id: exec", "  - id: weeks\n    uses: validator.losing_weeks\n    with: {weeks: 3}\n  - id: exec"
+    )
+    candles = str(data_path("candles", "binance-usdm", "BTCUSDT-1m.csv.gz"))
+    store = Store(tmp_path / "r.db")
+    summary = backtest(store, compile_yaml(text), RunOptions({"BTC/USDT": candles}))
+    run_id = summary["run_id"]
+    (halt,) = rows(store, "SELECT t, message FROM events WHERE run_id = ? AND kind = 'halt'", run_id)
+    closed = [(f["t"], f["realized_pnl"]) for f in rows(store, "SELECT * FROM fills WHERE run_id = ?", run_id)]
+    closed = [(t, p) for t, p in closed if p is not None]
+    week = 7 * 86_400_000
+
+    def losing(now: int) -> bool:
+        windows = [[p for t, p in closed if now - (k + 1) * week < t <= now - k * week] for k in range(3)]
+        return all(w and sum(w) < 0 for w in windows)
+
+    first = halt["t"]  # the first cycle (a minute) at which the three windows all lose
+    assert losing(first) and not losing(first - 60_000)
+    assert summary["halted"].startswith("weeks: 3 losing weeks")
+    assert not [i for i in rows(store, "SELECT t FROM intents WHERE run_id = ?", run_id) if i["t"] > halt["t"]]
+    # started with --force: the trip is recorded and trading goes on
+    forced = Store(tmp_path / "f.db")
+    summary = backtest(forced, compile_yaml(text), RunOptions({"BTC/USDT": candles}, force=True))
+    events = rows(forced, "SELECT t, message FROM events WHERE run_id = ?", summary["run_id"])
+    assert [e["t"] for e in events] == [first] and "overridden by --force" in events[0]["message"]
+    assert not summary["halted"] and summary["trades"] == 735
+
+
+def test_funding_flip_flattens_a_perp_that_starts_paying(tmp_path: Path) -> None:
+    """A month of shorts and longs on real Binance funding: the breaker trips on the first payment above 5% a
+    year and closes the position at the next open."""
+    funding = data_path("funding", "binance-usdm", "BTCUSDT-8h.csv")
+    text = PERP_EMA.format(block="validator.funding_flip", config="{max_paid_annual_pct: 5, on_trip: flatten}")
+    store = Store(tmp_path / "r.db")
+    options = RunOptions({"BTC/USDC:USDC": str(real_candles(tmp_path, 8_000))}, funding={"BTC/USDC:USDC": str(funding)})
+    run_id = backtest(store, compile_yaml(text), options)["run_id"]
+    (trip,) = rows(store, "SELECT t, message FROM events WHERE run_id = ? AND kind = 'breaker'", run_id)
+    paid = rows(store, "SELECT t, amount FROM ledger WHERE run_id = ? AND kind = 'funding' AND amount < 0", run_id)
+    with open(funding) as f:
+        rates = {int(line.split(",")[0]): float(line.split(",")[1]) for line in list(f)[1:]}
+    # a payment's annualised rate is the venue's rate x 3 a day x 365 (payment = quantity x mark x rate)
+    first = next(p["t"] for p in paid if abs(rates[p["t"]]) * 3 * 365 * 100 >= 5)
+    assert trip["t"] == first and "paid funding at" in trip["message"]
+    closes = rows(store, "SELECT t FROM intents WHERE run_id = ? AND step_id = 'guard'", run_id)
+    assert [c["t"] for c in closes] == [trip["t"]]
