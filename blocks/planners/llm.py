@@ -149,6 +149,10 @@ class Llm(Planner):
         self._asker: Asker = Asker(
             self.step_id, config, _api_key(self.step_id, config, ctx.llm), ctx.llm, ctx.llm_cache
         )
+        if ctx.llm_cache is not None and ctx.run_kind != "backtest":  # a restarted bot keeps today's spend
+            from runner.llm.budget import spent_per_day
+
+            self._asker.spent.update(spent_per_day(ctx.llm_cache.store, ctx.deployment_id, self.step_id))
         self._system = config.system if config.system is not None else DEFAULT_SYSTEM
         self._user = config.user or ""
 

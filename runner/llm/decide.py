@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from runner.llm.budget import DAY_MS
 from runner.llm.cache import prompt_hash
 from runner.llm.client import LlmError, Reply, Request, complete, complete_with_retries, response_format
 from runner.llm.intents import plan_intents
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Asker", "decide"]
 
-DAY_MS = 86_400_000
 Messages = tuple[tuple[str, str], ...]
 
 

@@ -583,3 +583,21 @@ def test_render_refuses_a_bot_without_an_llm_step(tmp_path: Path) -> None:
         code == 2
         and err == "runner render: bots/ema_cross.yaml has no planner.llm step: there is no prompt to render\n"
     )
+
+
+def test_a_restarted_paper_bot_keeps_the_days_spend(tmp_path: Path) -> None:
+    from runner.runs import paper
+
+    data = candles(tmp_path, 4)
+    store = Store(tmp_path / "runner.db")
+    with llm_server(fallback=trading_reply) as server:
+        bot = compile_yaml(bot_text(server.base, options="budget_usd_per_day: 0.001"))
+        first = paper(store, bot, RunOptions(data))
+        assert len(server.requests) == 3  # 3 x $0.00036 reaches $0.001: the fourth cycle is not asked
+        second = paper(store, bot, RunOptions(data))
+        assert len(server.requests) == 3  # the same replayed day: already spent
+    assert first["llm"]["calls"] == 3 and "llm" not in second
+    budget = store.rows("SELECT run_id, message FROM events WHERE kind = 'llm_budget' ORDER BY id")
+    assert [row["run_id"] for row in budget] == [first["run_id"], second["run_id"]]
+    assert budget[1]["message"] == "plan: spent $0.0011 today, the daily budget; planner halted"
+    store.close()
