@@ -16,6 +16,7 @@ from runner.compile import CompiledBot
 from runner.loop import BacktestClock, Window, _batch_indicators, drive
 from runner.recorder import BacktestRecorder
 from runner.runs import RunOptions, open_pipeline
+from runner.store import Store
 
 
 @dataclass
@@ -41,9 +42,9 @@ class Cut:
     problems: list[str] = field(default_factory=list)
 
 
-def replay(bot: CompiledBot, options: RunOptions) -> Replay:
-    """Backtest in memory and keep everything comparable."""
-    pipeline = open_pipeline(bot, "backtest", options)
+def replay(bot: CompiledBot, options: RunOptions, store: Store | None = None) -> Replay:
+    """Backtest in memory and keep everything comparable (LLM replies cached in ``store``, if given)."""
+    pipeline = open_pipeline(bot, "backtest", options, store)
     recorder = BacktestRecorder("lookahead")
     columns = _batch_columns(pipeline)
     drive(pipeline, recorder, BacktestClock(), bot.every * 1000, Window(options.start, options.end))
@@ -118,7 +119,12 @@ def _same(a: Any, b: Any) -> bool:
 def check(
     bot: CompiledBot, options: RunOptions, cuts: int = 4, at: list[int] | None = None
 ) -> tuple[Replay, list[Cut]]:
-    """Backtest on the whole data and on each cut; returns the full replay and one comparison per cut."""
-    full = replay(bot, options)
-    points = at or cut_times(full, cuts, options.start)
-    return full, [compare(full, replay(bot, replace(options, data_until=t)), t) for t in points]
+    """Backtest on the whole data and on each cut; returns the full replay and one comparison per cut.
+    An LLM planner is asked once per prompt: the cuts replay the whole run's replies from a cache in memory."""
+    store = Store(":memory:")
+    try:
+        full = replay(bot, options, store)
+        points = at or cut_times(full, cuts, options.start)
+        return full, [compare(full, replay(bot, replace(options, data_until=t), store), t) for t in points]
+    finally:
+        store.close()

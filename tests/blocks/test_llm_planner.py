@@ -601,3 +601,14 @@ def test_a_restarted_paper_bot_keeps_the_days_spend(tmp_path: Path) -> None:
     assert [row["run_id"] for row in budget] == [first["run_id"], second["run_id"]]
     assert budget[1]["message"] == "plan: spent $0.0011 today, the daily budget; planner halted"
     store.close()
+
+
+def test_check_lookahead_asks_the_model_once_per_prompt(tmp_path: Path) -> None:
+    from runner.lookahead import check
+
+    data = candles(tmp_path, 12)
+    with llm_server(fallback=trading_reply) as server:
+        full, cuts = check(compile_yaml(bot_text(server.base)), RunOptions(data), cuts=3)
+        assert len(server.requests) == 12  # the whole run asks; the three cut runs replay its replies
+    assert len(full.intents) == 12
+    assert [cut.problems for cut in cuts] == [[], [], []]
