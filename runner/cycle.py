@@ -112,6 +112,8 @@ class Cycle:
     llm_calls: list[LlmCall] = field(default_factory=list)
     """Model calls made by LLM planners in this cycle, with their prompts and replies."""
     error: str = ""
+    failed_before: int = 0
+    """How many cycles in a row before this one failed (a step raised or returned garbage)."""
     account: Callable[[], Account] = field(default=lambda: Account(0.0, 0.0))
     """The executor's account now: cash, equity, positions (computed on call; read only)."""
 
@@ -161,6 +163,8 @@ class Pipeline:
         self.validators = [(s, b) for s, b in self.blocks if isinstance(b, Validator)]
         self.breakers = [b for _, b in self.validators if isinstance(b, Breaker)]
         self.halted = ""
+        self.failures = 0
+        """Consecutive failed cycles so far."""
         """Why the bot stopped trading (a breaker's halt or kill); planners no longer run once it is set."""
         executors = [b for _, b in self.blocks if isinstance(b, Executor)]
         if len(executors) != 1:
@@ -265,6 +269,7 @@ class Pipeline:
         that raises marks the cycle failed, and nothing of it reaches the executor.
         """
         orders: list[Order] = []
+        cycle.failed_before = self.failures
         if self.breakers:
             self.watch(cycle)
         for step, planner in self.planners if not self.halted else ():
@@ -274,10 +279,12 @@ class Pipeline:
             if intents:
                 orders += self.act(planner, intents, cycle)
             if cycle.error:
-                return
-        if self.breakers:
+                break
+        if self.breakers and not cycle.error:
             orders += self.breaker_orders(cycle)
-        self.send(orders, cycle)
+        self.failures = self.failures + 1 if cycle.error else 0
+        if not cycle.error:
+            self.send(orders, cycle)
 
     def watch(self, cycle: Cycle) -> None:
         """Every breaker sees the cycle; a trip is an event, and halt or kill stops the planners for good."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +173,35 @@ def test_funding_flip_flattens_a_perp_that_starts_paying(tmp_path: Path) -> None
     assert trip["t"] == first and "paid funding at" in trip["message"]
     closes = rows(store, "SELECT t FROM intents WHERE run_id = ? AND step_id = 'guard'", run_id)
     assert [c["t"] for c in closes] == [trip["t"]]
+
+
+def test_a_planner_that_keeps_failing_halts_the_bot(tmp_path: Path, plugin_dir: Path) -> None:
+    """A third-party planner starts raising (an expired key, say): each failed cycle is an event with nothing
+    sent, and the third failure in a row halts the bot instead of failing quietly every minute."""
+    candles = real_candles(tmp_path, 600)
+    fail_from = 1746372780000 + 300 * 60_000
+    bot = tmp_path / "flaky.yaml"
+    bot.write_text(
+        "bot: flaky\nversion: 1.0.0\naccount: {cash: 1000, quote: USDT}\nsymbols: [BTC/USDT]\npipeline:\n"
+        "  - {id: candles, uses: source.candles, with: {timeframe: 1m}}\n"
+        f"  - {{id: plan, uses: planner.flaky, with: {{fail_from: {fail_from}}}}}\n"
+        "  - {id: failures, uses: validator.failures, with: {max_consecutive: 3}}\n"
+        "  - {id: exec, uses: executor.paper}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(plugin_dir)}
+    db = tmp_path / "r.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "runner.cli", "backtest", str(bot), "--data", str(candles), "--format", "json",
+         "--db", str(db)],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["halted"] == "failures: 3 cycles in a row failed"
+    store = Store(db)
+    events = rows(store, "SELECT t, kind, message FROM events WHERE run_id = ? ORDER BY id", summary["run_id"])
+    errors = [e for e in events if e["kind"] == "block_error"]
+    assert [e["t"] for e in errors] == [fail_from + k * 60_000 for k in range(3)]
+    assert "401 Unauthorized" in errors[0]["message"]
+    assert [e["kind"] for e in events[3:]] == ["breaker", "halt"] and events[3]["t"] == fail_from + 3 * 60_000
+    assert summary["failed_cycles"] == 3
