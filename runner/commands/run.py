@@ -109,10 +109,10 @@ def _one(
 
 def _printer(name: str, lock: threading.Lock, quiet: bool) -> Any:
     def echo(cycle: Cycle) -> None:
-        if quiet or not (cycle.verdicts or cycle.fills or cycle.error):
+        if quiet or not (cycle.verdicts or cycle.fills or cycle.error or cycle.llm_calls or cycle.events):
             return
         when = fmt_time(cycle.t)
-        lines = []
+        lines = [f"{when}  {name}  {line}" for line in llm_lines(cycle)]
         for intent, verdicts in cycle.verdicts:
             size = intent.size.model_dump() if intent.size else ""
             lines.append(
@@ -133,10 +133,27 @@ def _printer(name: str, lock: threading.Lock, quiet: bool) -> Any:
             )
         if cycle.error:
             lines.append(f"{when}  {name}  error    {cycle.error}")
+        if not lines:
+            return
         with lock:
             print("\n".join(lines), flush=True)
 
     return echo
+
+
+def llm_lines(cycle: Cycle) -> list[str]:
+    """An LLM planner's calls in this cycle (model, source, tokens, cost, latency, refusal) and its rejections."""
+    lines = []
+    for call in cycle.llm_calls:
+        cost = f"${call.cost_usd:.4f}" if call.cost_usd is not None else "cost ?"
+        latency = f"{call.latency_ms:,.0f} ms" if call.latency_ms is not None else "-"
+        lines.append(
+            f"llm      {call.step_id}#{call.attempt} {call.model} ({call.source}) "
+            f"{call.tokens_in or 0}/{call.tokens_out or 0} tokens {cost} {latency}"
+            + (f"  refused: {call.error}" if call.error else "")
+        )
+    lines += [f"{kind.removeprefix('llm_'):<8} {message}" for kind, message in cycle.events if kind.startswith("llm_")]
+    return lines
 
 
 def _summary(name: str, s: dict[str, Any]) -> None:

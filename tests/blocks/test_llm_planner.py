@@ -612,3 +612,22 @@ def test_check_lookahead_asks_the_model_once_per_prompt(tmp_path: Path) -> None:
         assert len(server.requests) == 12  # the whole run asks; the three cut runs replay its replies
     assert len(full.intents) == 12
     assert [cut.problems for cut in cuts] == [[], [], []]
+
+
+def test_a_paper_run_prints_each_call_and_rejection(tmp_path: Path) -> None:
+    data = candles(tmp_path, 2)
+    replies = [reply("nope"), reply("still nope"), reply(plan_json({"symbol": "DOGE", "signal": "buy", "quantity": 9}))]
+    with llm_server(*replies) as server:
+        (tmp_path / "bot.yaml").write_text(bot_text(server.base))
+        flags = [f"--replay={symbol}={path}" for symbol, path in data.items()]
+        code, out, _ = run_cli("run", str(tmp_path / "bot.yaml"), *flags, "--db", str(tmp_path / "runner.db"))
+    assert code == 0
+    lines = [line.split("  ", 2)[2] for line in out.splitlines() if line.startswith("2025-10-21 ")]
+    assert lines[0].startswith("llm      plan#1 openai/gpt-4o-mini (live) 1200/300 tokens $0.0004 ")
+    assert lines[0].endswith("refused: invalid plan: the reply is not valid JSON: Expecting value at line 1 column 1")
+    assert lines[1].startswith("llm      plan#2 ")
+    assert lines[2].startswith("rejection plan: decision rejected, no order: invalid plan")
+    assert lines[3].startswith("llm      plan#1 ") and lines[3].endswith(" ms")
+    assert lines[4] == (
+        "rejection plan: DOGE: not one of the bot's symbols (BTC/USDT:USDT, ETH/USDT:USDT, SOL/USDT:USDT); buy ignored"
+    )
