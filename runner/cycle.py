@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runner.block import Account, Block, Breaker, Executor, Indicator, Planner, Source, Validator
 from runner.compile import CompiledBot, StepInfo
@@ -21,6 +21,9 @@ from runner.errors import BlockError
 from runner.llm.record import LlmCall
 from runner.refs import ref_spec
 from runner.types import Fill, Intent, LedgerEntry, Order, Verdict
+
+if TYPE_CHECKING:
+    from runner.llm.cache import LlmCache
 
 
 class Feed(Protocol):
@@ -59,8 +62,8 @@ class BuildContext:
     """Sources replay no bar that closes after this time, as if the data ended there (look-ahead checks)."""
     llm: str = "live"
     """How LLM planners get replies: ``live``, ``cached`` (the cache first) or ``replay`` (the cache only)."""
-    llm_cache: Any = None
-    """The replay cache (runner.llm.cache.LlmCache) of the run's store; None: nothing is cached."""
+    llm_cache: LlmCache | None = None
+    """The replay cache of the run's store; None: nothing is cached."""
 
     @property
     def symbols(self) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runner.llm.budget import DAY_MS
 from runner.llm.cache import prompt_hash
@@ -20,6 +20,7 @@ from runner.plan import Plan, PlanError, parse_plan, plan_schema
 
 if TYPE_CHECKING:
     from runner.cycle import Cycle
+    from runner.llm.cache import LlmCache
     from runner.llm.context import PromptContext
     from runner.types import Intent
 
@@ -36,16 +37,38 @@ def repair_prompt(error: str) -> str:
     )
 
 
+class AskSettings(Protocol):
+    """What asking needs from the planner's config."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def api_base(self) -> str | None: ...
+    @property
+    def output(self) -> str: ...
+    @property
+    def temperature(self) -> float: ...
+    @property
+    def max_tokens(self) -> int: ...
+    @property
+    def timeout_s(self) -> float: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def backoff_s(self) -> float: ...
+    @property
+    def budget_usd_per_day(self) -> float | None: ...
+
+
 @dataclass
 class Asker:
     """Gets a reply for a prompt: from the cache or the model as the run's mode says, within the budget."""
 
     step_id: str
-    config: Any
-    """The planner's Config (model, api_base, output, temperature, max_tokens, timeout_s, retries, ...)."""
+    config: AskSettings
     api_key: str | None
     mode: str
-    cache: Any = None
+    cache: LlmCache | None = None
     sleep: Callable[[float], None] = time.sleep
     call: Callable[[Request], Reply] = complete
     spent: dict[int, float] = field(default_factory=dict)

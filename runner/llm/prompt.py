@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -113,8 +114,9 @@ def problems(source: str, known: Iterable[str]) -> list[TemplateProblem]:
 
 
 def _first_line(source: str, name: str) -> int:
+    word = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)")
     for number, line in enumerate(source.splitlines(), start=1):
-        if name in line:
+        if word.search(line):
             return number
     return 0
 
