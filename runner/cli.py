@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     _history_options(p)
     _llm_option(p, "cached")
     p.add_argument("--report", metavar="FILE", help="also write the run's self-contained HTML report")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="breakers that allow it (losing_weeks) record their trip but do not stop the bot",
+    )
     p.add_argument("--plot", metavar="FILE", help="also write its equity and drawdown chart as a PNG")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
@@ -97,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     _llm_option(p, "live")
     p.add_argument("--once", action="store_true", help="run one cycle, record it and exit")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="breakers that allow it (losing_weeks) record their trip but do not stop the bot",
+    )
     p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
 
     for name, text in (("versions", "list the deployed versions of a bot"),):

@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
             parse_data(bot, args.funding, flag="--funding"),
             args.entry_delay,
             llm=args.llm,
+            force=args.force,
         )
     except UsageError as exc:
         print(f"runner backtest: {exc}", file=sys.stderr)

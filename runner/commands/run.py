@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
                     parse_time(args.until),
                     funding=parse_data(b, args.funding, strict=len(bots) == 1, flag="--funding"),
                     llm=args.llm,
+                    force=args.force,
                 ),
             )
             for b in bots
