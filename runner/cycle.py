@@ -167,6 +167,8 @@ class Pipeline:
         self.breakers = [b for _, b in self.validators if isinstance(b, Breaker)]
         self.halted = ""
         self.failures = 0
+        self.dry_run = bot.spec.mode == "dry-run" and ctx.run_kind != "backtest"
+        """mode: dry-run outside backtests: the whole pipeline runs, and no order reaches the executor."""
         """Consecutive failed cycles so far."""
         """Why the bot stopped trading (a breaker's halt or kill); planners no longer run once it is set."""
         executors = [b for _, b in self.blocks if isinstance(b, Executor)]
@@ -349,12 +351,17 @@ class Pipeline:
         return orders
 
     def send(self, orders: list[Order], cycle: Cycle) -> None:
-        """Hand approved orders to the executor (a failed cycle sends none)."""
+        """Hand approved orders to the executor (a failed cycle sends none). In a dry run they are recorded,
+        validated as any others, and never sent."""
         if cycle.error:
             return
+        dry = self.dry_run
         for order in orders:
             cycle.orders.append(order)
-            self.executor.submit(order, cycle)
+            if dry:
+                order.status, order.reason = "not_sent", "dry-run: validated and recorded, never sent"
+            else:
+                self.executor.submit(order, cycle)
 
     def fail(self, cycle: Cycle, step_id: str, exc: Exception) -> None:
         """Mark the cycle failed because of a step; it is recorded, and sends no order."""

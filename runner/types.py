@@ -111,7 +111,7 @@ class Order:
     t: int
     symbol: str
     intent: Intent
-    status: Literal["pending", "open", "filled", "cancelled", "rejected"] = "pending"
+    status: Literal["pending", "open", "filled", "cancelled", "rejected", "not_sent"] = "pending"
     reason: str = ""
 
 

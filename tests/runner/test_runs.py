@@ -299,3 +299,19 @@ def test_a_paper_perp_replayed_with_funding_pays_what_its_backtest_pays(tmp_path
     summaries = dict(query(db, "SELECT kind, summary FROM runs"))
     assert json.loads(summaries["paper"])["funding"] == pytest.approx(json.loads(summaries["backtest"])["funding"])
     assert json.loads(summaries["paper"])["funding"] == pytest.approx(-sum(row[2] for row in paid))
+
+
+def test_a_dry_run_validates_and_records_every_order_and_sends_none(tmp_path: Path) -> None:
+    data, db = real_candles(tmp_path, 2_000), tmp_path / "r.db"
+    bot = tmp_path / "dry.yaml"
+    bot.write_text((BOTS / "ema_cross.yaml").read_text().replace("version: 1.0.0", "version: 1.0.0\nmode: dry-run"))
+    assert cli("run", str(bot), "--replay", str(data), "--quiet", "--db", str(db)).returncode == 0
+    assert cli("run", EMA, "--replay", str(data), "--quiet", "--db", str(db)).returncode == 0
+    dry, paper = run_ids(db, "paper")
+    orders = query(db, "SELECT status, reason FROM orders WHERE run_id = ?", dry)
+    assert len(orders) > 10 and set(orders) == {("not_sent", "dry-run: validated and recorded, never sent")}
+    assert query(db, "SELECT COUNT(*) FROM fills WHERE run_id = ?", dry) == [(0,)]
+    assert {e for (e,) in query(db, "SELECT equity FROM equity WHERE run_id = ?", dry)} == {10_000.0}
+    # the same decisions as the paper run of the same file: mode is not part of the deployment
+    assert activity(db, dry)["intents"] == activity(db, paper)["intents"]
+    assert query(db, "SELECT COUNT(DISTINCT deployment_id) FROM runs") == [(1,)]
