@@ -78,7 +78,8 @@ class Registry:
                 continue
             if not points:
                 continue
-            dist = _normalise(distribution.metadata["Name"] or "") or "?"
+            # with the importlib_metadata backport loaded (litellm loads it), a missing key raises KeyError
+            dist = _normalise((distribution.metadata.get_all("Name") or [""])[0] or "") or "?"
             if dist in seen:
                 continue  # shadowed by an earlier copy on sys.path, as importlib.metadata does
             seen.add(dist)
