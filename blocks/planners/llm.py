@@ -62,7 +62,10 @@ class Llm(Planner):
         retries: int = Field(2, ge=0, le=10, description="Retries of temporary errors (rate limit, timeout, 5xx)")
         backoff_s: float = Field(1.0, ge=0, le=60, description="Wait before the first retry; doubles each time")
         budget_usd_per_day: float | None = Field(
-            None, gt=0, allow_inf_nan=False, description="Spend per UTC day after which the planner stops asking"
+            None,
+            gt=0,
+            allow_inf_nan=False,
+            description="Spend per UTC day after which the planner stops asking; a backtest may spend it once in all",
         )
         history: int = Field(10, ge=0, le=1000, description="Invocations kept in each symbol's market.history")
         max_leverage: float | None = Field(None, ge=1, le=200, description="Shown to the model as limits.max_leverage")
@@ -149,6 +152,7 @@ class Llm(Planner):
         self._asker: Asker = Asker(
             self.step_id, config, _api_key(self.step_id, config, ctx.llm), ctx.llm, ctx.llm_cache
         )
+        self._asker.per_run = ctx.run_kind == "backtest"
         if ctx.llm_cache is not None and ctx.run_kind != "backtest":  # a restarted bot keeps today's spend
             from runner.llm.budget import spent_per_day
 

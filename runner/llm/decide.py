@@ -71,16 +71,22 @@ class Asker:
     cache: LlmCache | None = None
     sleep: Callable[[float], None] = time.sleep
     call: Callable[[Request], Reply] = complete
+    per_run: bool = False
+    """Budget the whole run as one day: a backtest replays many days in minutes, and spends real money."""
     spent: dict[int, float] = field(default_factory=dict)
-    """USD spent per UTC day (the day number of the cycle time)."""
+    """USD spent per UTC day (the day number of the cycle time; 0 for the whole run when ``per_run``)."""
     halted: set[int] = field(default_factory=set)
     last_error: str = ""
     _format: dict[str, Any] | None = None
     _format_known: bool = False
 
+    def day(self, t: int) -> int:
+        """The budget's bucket for cycle time ``t``."""
+        return 0 if self.per_run else t // DAY_MS
+
     def over_budget(self, t: int) -> bool:
         budget = self.config.budget_usd_per_day
-        return budget is not None and self.spent.get(t // DAY_MS, 0.0) >= budget
+        return budget is not None and self.spent.get(self.day(t), 0.0) >= budget
 
     def ask(self, messages: Messages, call: LlmCall, t: int) -> Reply | None:
         """The reply, with ``call`` filled in; None when there is none (``call.error`` says why)."""
@@ -105,7 +111,7 @@ class Asker:
                 call.tries = exc.tries
                 call.error = f"no reply: {exc}"
                 return None
-            day = t // DAY_MS
+            day = self.day(t)
             self.spent[day] = self.spent.get(day, 0.0) + (reply.cost_usd or 0.0)
             if self.cache is not None:
                 self.cache.put(model, call.prompt_hash, reply)
@@ -135,11 +141,12 @@ def decide(asker: Asker, context: PromptContext, system: str, user: str, cycle: 
     """The intents of one decision at ``cycle``; every call and rejection is recorded on the cycle."""
     step_id, model = asker.step_id, asker.config.model
     if asker.over_budget(cycle.t):
-        day = cycle.t // DAY_MS
+        day = asker.day(cycle.t)
         if day not in asker.halted:
             asker.halted.add(day)
+            when = "in this backtest" if asker.per_run else "today"
             cycle.events.append(
-                ("llm_budget", f"{step_id}: spent ${asker.spent[day]:.4f} today, the daily budget; planner halted")
+                ("llm_budget", f"{step_id}: spent ${asker.spent[day]:.4f} {when}, the daily budget; planner halted")
             )
         return []
     try:

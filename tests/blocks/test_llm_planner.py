@@ -631,3 +631,21 @@ def test_a_paper_run_prints_each_call_and_rejection(tmp_path: Path) -> None:
     assert lines[4] == (
         "rejection plan: DOGE: not one of the bot's symbols (BTC/USDT:USDT, ETH/USDT:USDT, SOL/USDT:USDT); buy ignored"
     )
+
+
+def test_a_backtest_spends_at_most_one_days_budget(tmp_path: Path) -> None:
+    data = candles(tmp_path, 72)  # three days
+    store = Store(tmp_path / "runner.db")
+    with llm_server(fallback=trading_reply) as server:
+        bot = compile_yaml(bot_text(server.base, options="budget_usd_per_day: 0.001"))
+        summary = backtest(store, bot, RunOptions(data, llm="live"))
+        assert len(server.requests) == 3
+    assert summary["llm"]["cost_usd"] == pytest.approx(3 * 0.00036)
+    events = store.rows("SELECT t, message FROM events WHERE kind = 'llm_budget'")
+    assert events == [
+        {
+            "t": ARENA_WEEK + 4 * 3_600_000,
+            "message": "plan: spent $0.0011 in this backtest, the daily budget; planner halted",
+        }
+    ]
+    store.close()
