@@ -76,6 +76,8 @@ class Asker:
     spent: dict[int, float] = field(default_factory=dict)
     """USD spent per UTC day (the day number of the cycle time; 0 for the whole run when ``per_run``)."""
     halted: set[int] = field(default_factory=set)
+    unpriced: bool = False
+    """The model answered without a price (litellm's map does not know it): said once."""
     last_error: str = ""
     _format: dict[str, Any] | None = None
     _format_known: bool = False
@@ -175,6 +177,16 @@ def _attempt(asker: Asker, messages: Messages, attempt: int, cycle: Cycle) -> tu
     reply = asker.ask(messages, call, cycle.t)
     if reply is None:
         return None, call
+    if call.source == "live" and call.cost_usd is None and not asker.unpriced:
+        asker.unpriced = True
+        if asker.config.budget_usd_per_day is not None:
+            cycle.events.append(
+                (
+                    "llm_budget",
+                    f"{asker.step_id}: {asker.config.model} has no price in litellm's cost map, "
+                    "so budget_usd_per_day cannot be enforced",
+                )
+            )
     try:
         plan = parse_plan(reply.text)
     except PlanError as exc:

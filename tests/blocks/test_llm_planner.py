@@ -37,7 +37,7 @@ pipeline:
   - id: plan
     uses: planner.llm
     with:
-      model: openai/gpt-4o-mini
+      model: {model}
       api_base: {base}
       api_key: ${{env:TEST_LLM_KEY}}
       retries: 2
@@ -62,8 +62,10 @@ def bot_text(
     timeout: float = 5,
     prompt: str = PROMPT,
     options: str = "",
+    model: str = "openai/gpt-4o-mini",
 ) -> str:
     return BOT.format(
+        model=model,
         symbols=", ".join(symbols),
         base=base,
         max_leverage=max_leverage,
@@ -649,3 +651,18 @@ def test_a_backtest_spends_at_most_one_days_budget(tmp_path: Path) -> None:
         }
     ]
     store.close()
+
+
+def test_a_model_without_schema_support_gets_json_mode_and_an_unknown_cost(server: LlmServer) -> None:
+    d = decider(server, reply(BUY_BTC), model="openai/my-local-llama", options="budget_usd_per_day: 1")
+    cycle, intents, _ = d.decide()
+    assert cycle.events == [
+        (
+            "llm_budget",
+            "plan: openai/my-local-llama has no price in litellm's cost map, so budget_usd_per_day cannot be enforced",
+        )
+    ]
+    (request,) = server.requests
+    assert request["model"] == "my-local-llama" and request["response_format"] == {"type": "json_object"}
+    (call,) = cycle.llm_calls
+    assert call.cost_usd is None and call.tokens_in == 1200 and len(intents) == 1
