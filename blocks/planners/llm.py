@@ -155,8 +155,12 @@ class Llm(Planner):
         self._asker.per_run = ctx.run_kind == "backtest"
         if ctx.llm_cache is not None and ctx.run_kind != "backtest":  # a restarted bot keeps today's spend
             from runner.llm.budget import spent_per_day
+            from runner.runs import RunOptions, resumable_run
 
-            self._asker.spent.update(spent_per_day(ctx.llm_cache.store, ctx.deployment_id, self.step_id))
+            store = ctx.llm_cache.store
+            self._asker.spent.update(spent_per_day(store, ctx.deployment_id, self.step_id))
+            previous = resumable_run(store, ctx.bot, ctx.run_kind, RunOptions(ctx.data))
+            self._asker.recompute_until = previous["last_t"] if previous else None
         self._system = config.system if config.system is not None else DEFAULT_SYSTEM
         self._user = config.user or ""
 

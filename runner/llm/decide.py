@@ -71,6 +71,9 @@ class Asker:
     cache: LlmCache | None = None
     sleep: Callable[[float], None] = time.sleep
     call: Callable[[Request], Reply] = complete
+    recompute_until: int | None = None
+    """A resumed run recomputes the cycles it recorded before it stopped, up to this time: their replies come
+    from the cache (they were asked and paid for already), whatever the mode."""
     per_run: bool = False
     """Budget the whole run as one day: a backtest replays many days in minutes, and spends real money."""
     spent: dict[int, float] = field(default_factory=dict)
@@ -93,7 +96,9 @@ class Asker:
     def ask(self, messages: Messages, call: LlmCall, t: int) -> Reply | None:
         """The reply, with ``call`` filled in; None when there is none (``call.error`` says why)."""
         model = self.config.model
-        reply = self.cache.get(model, call.prompt_hash) if self.cache is not None and self.mode != "live" else None
+        recomputing = self.recompute_until is not None and t <= self.recompute_until
+        cached_first = self.cache is not None and (self.mode != "live" or recomputing)
+        reply = self.cache.get(model, call.prompt_hash) if self.cache is not None and cached_first else None
         if reply is not None:
             call.source = "cache"
         elif self.mode == "dry":

@@ -666,3 +666,21 @@ def test_a_model_without_schema_support_gets_json_mode_and_an_unknown_cost(serve
     assert request["model"] == "my-local-llama" and request["response_format"] == {"type": "json_object"}
     (call,) = cycle.llm_calls
     assert call.cost_usd is None and call.tokens_in == 1200 and len(intents) == 1
+
+
+def test_a_resumed_paper_run_does_not_ask_again_for_the_cycles_it_recorded(tmp_path: Path) -> None:
+    from runner.runs import paper
+
+    data = candles(tmp_path, 6)
+    store = Store(tmp_path / "runner.db")
+    with llm_server(fallback=trading_reply) as server:
+        bot = compile_yaml(bot_text(server.base))
+        first = paper(store, bot, RunOptions(data), stop=lambda: len(server.requests) >= 3)
+        assert len(server.requests) == 3
+        second = paper(store, bot, RunOptions(data))
+        assert len(server.requests) == 6  # cycles 1-3 recomputed from the cache, 4-6 asked
+    assert second["run_id"] == first["run_id"]
+    rows = store.rows("SELECT source FROM llm_calls WHERE run_id = ? ORDER BY t", (first["run_id"],))
+    assert [r["source"] for r in rows] == ["live"] * 6
+    assert second["trades"] == 3
+    store.close()
