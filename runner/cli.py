@@ -166,6 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tokens", dest="tokens", action="store_false", help="skip the token count (loads litellm)")
     p.add_argument("--format", choices=("text", "json"), default="text")
 
+    for name, text in (
+        ("pause", "stop a bot's planners at its next cycle (positions and open orders stay)"),
+        ("resume", "let a paused bot plan again"),
+        ("kill", "cancel a bot's open orders, close its perps at market and stop it; a second kill does nothing"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("bot", metavar="BOT", help="the bot's name (as in its file's bot:)")
+        if name == "kill":
+            p.add_argument("--liquidate-spot", action="store_true", help="also sell spot holdings for the quote asset")
+        p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
+
     p = sub.add_parser("snapshot", help="print the resolved config of a bot file and its config_id")
     p.add_argument("path", metavar="FILE", help="a bot file")
     return parser

@@ -23,6 +23,7 @@ from runner.refs import ref_spec
 from runner.types import Fill, Intent, LedgerEntry, Order, Verdict
 
 if TYPE_CHECKING:
+    from runner.controls import Control
     from runner.llm.cache import LlmCache
 
 
@@ -141,6 +142,20 @@ class Cycle:
         self.error = ""
 
 
+class Actor(Protocol):
+    """Whatever proposes intents: a planner, a breaker closing positions, the operator's kill switch."""
+
+    step_id: str
+
+
+@dataclass
+class _Operator:
+    step_id: str = "operator"
+
+
+_OPERATOR = _Operator()
+
+
 def client_id(deployment_id: str, t: int, step_id: str, leg: int) -> str:
     """The order id for a leg of a cycle: the same inputs give the same id, so a retry is idempotent."""
     digest = hashlib.sha256(f"{deployment_id}|{t}|{step_id}|{leg}".encode()).hexdigest()
@@ -166,11 +181,15 @@ class Pipeline:
         self.validators = [(s, b) for s, b in self.blocks if isinstance(b, Validator)]
         self.breakers = [b for _, b in self.validators if isinstance(b, Breaker)]
         self.halted = ""
+        """Why the bot stopped trading (a breaker's halt or kill, or an operator's kill); planners no longer run."""
         self.failures = 0
+        """Consecutive failed cycles so far."""
         self.dry_run = bot.spec.mode == "dry-run" and ctx.run_kind != "backtest"
         """mode: dry-run outside backtests: the whole pipeline runs, and no order reaches the executor."""
-        """Consecutive failed cycles so far."""
-        """Why the bot stopped trading (a breaker's halt or kill); planners no longer run once it is set."""
+        self.paused = False
+        self.killed = False
+        self.poll: Callable[[int], list[Control]] | None = None
+        """Operator commands (pause, resume, kill) that arrived for this bot; set by paper and live runs."""
         executors = [b for _, b in self.blocks if isinstance(b, Executor)]
         if len(executors) != 1:
             raise BlockError("pipeline", f"runs need exactly one executor for now (found {len(executors)})")
@@ -275,9 +294,11 @@ class Pipeline:
         """
         orders: list[Order] = []
         cycle.failed_before = self.failures
+        if self.poll is not None:
+            orders += self.obey(self.poll(cycle.t), cycle)
         if self.breakers:
             self.watch(cycle)
-        for step, planner in self.planners if not self.halted else ():
+        for step, planner in self.planners if not (self.halted or self.paused) else ():
             if due is not None and not due(step, cycle.t):
                 continue
             intents = self.plan(planner, cycle)
@@ -307,6 +328,38 @@ class Pipeline:
                     self.halted = f"{breaker.step_id}: {reason}"
                     cycle.events.append(("halt", f"the bot stops trading: {self.halted}"))
 
+    def obey(self, controls: list[Control], cycle: Cycle) -> list[Order]:
+        """Carry out operator commands in order; a kill returns the orders that flatten the account."""
+        orders: list[Order] = []
+        for control in controls:
+            if control.command == "pause":
+                self.paused = True
+                cycle.events.append(("control", "paused by the operator: no planner runs until resume"))
+            elif control.command == "resume":
+                self.paused = False
+                note = "resumed by the operator" if not self.killed else "resume ignored: the bot was killed"
+                cycle.events.append(("control", note))
+            elif control.command == "kill":
+                orders += self._kill(cycle, bool(control.args.get("liquidate_spot")))
+        return orders
+
+    def _kill(self, cycle: Cycle, liquidate_spot: bool) -> list[Order]:
+        """Cancel every open order, close every perp (and spot when asked) at market, halt; twice is once."""
+        if self.killed:
+            cycle.events.append(("kill", "kill: nothing to do, the bot is already killed"))
+            return []
+        self.killed, self.halted = True, "killed by the operator"
+        cancelled = self.executor.cancel_all(cycle)  # the recorders see their new status
+        cycle.events.append(("kill", f"kill: cancelled {len(cancelled)} open order(s)"))
+        positions = cycle.account().positions
+        closes = [
+            Intent(symbol, "close", reduce_only=True, reason="kill switch")
+            for symbol, position in sorted(positions.items())
+            if position.quantity and (":" in symbol or liquidate_spot)
+        ]
+        cycle.events.append(("kill", f"kill: closing {len(closes)} position(s); the bot stops trading"))
+        return self.act(_OPERATOR, closes, cycle) if closes else []
+
     def breaker_orders(self, cycle: Cycle) -> list[Order]:
         """The intents breakers send themselves (closing positions), validated like any others."""
         orders: list[Order] = []
@@ -332,7 +385,7 @@ class Pipeline:
         self.fail(cycle, planner.step_id, TypeError(f"plan() must return a list of Intent, not {intents!r:.80}"))
         return []
 
-    def act(self, planner: Planner | Breaker, intents: list[Intent], cycle: Cycle) -> list[Order]:
+    def act(self, planner: Actor, intents: list[Intent], cycle: Cycle) -> list[Order]:
         """Record a planner's decision and validate each intent; returns the orders for the approved ones."""
         cycle.decisions.append(Decision(planner.step_id, intents))
         orders = []

@@ -16,7 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner import controls
 from runner.compile import CompiledBot
+from runner.controls import Control
 from runner.cycle import BuildContext, Cycle, Pipeline
 from runner.deployments import DeploymentConflict, deploy, deployment_id
 from runner.llm.cache import LlmCache
@@ -201,6 +203,7 @@ def paper(
     if previous:
         store.event(run_id, skip_until, "resume", f"resumed after cycle {skip_until}")
     recorder = CycleRecorder(store, run_id, echo)
+    pipeline.poll = _control_poll(store, bot.spec.bot, run_id)
 
     def should_stop() -> bool:
         return stop() or (once and recorder.recorded >= 1)
@@ -226,6 +229,23 @@ def paper(
 
 def _exposure(fills: list[tuple[int, str, float]], times: Sequence[int]) -> float:
     return exposure_pct(fills, times[0], times[0] + span_ms(times)) if len(times) else 0.0
+
+
+def _control_poll(store: Store, bot: str, run_id: str) -> Callable[[int], list[Control]]:
+    """A run's reader of operator commands: the one in force when it starts (a kill or a pause not since
+    resumed), then each new one once, marked as taken by this run."""
+    seen = controls.latest_id(store, bot)
+    first = [c for c in [controls.standing(store, bot)] if c is not None]
+
+    def poll(t: int) -> list[Control]:
+        nonlocal seen, first
+        found, first = first + controls.since(store, bot, seen), []
+        for control in found:
+            seen = max(seen, control.id)
+            controls.taken(store, control, run_id, t)
+        return found
+
+    return poll
 
 
 def paper_summary(store: Store, run_id: str, cash: float) -> dict[str, Any]:

@@ -80,6 +80,12 @@ MIGRATIONS: list[str] = [
         tokens_out INTEGER, cost_usd REAL, latency_ms REAL, created_at TEXT NOT NULL,
         PRIMARY KEY (model, prompt_hash)) WITHOUT ROWID;
     """,
+    """
+    CREATE TABLE controls (
+        id INTEGER PRIMARY KEY, bot TEXT NOT NULL, command TEXT NOT NULL, args TEXT NOT NULL,
+        created_at TEXT NOT NULL, taken_by TEXT, taken_t INTEGER);
+    CREATE INDEX controls_bot ON controls(bot, id);
+    """,
 ]
 
 
