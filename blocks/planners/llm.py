@@ -133,34 +133,15 @@ class Llm(Planner):
 
         config = self.config
         assert isinstance(config, self.Config)
-        me = next(s for s in ctx.bot.steps if s.id == self.step_id)
-        steps: dict[str, dict[str, int]] = {}
-        for earlier in ctx.bot.steps[: me.index]:
-            if earlier.block is None or earlier.config is None or earlier.id is None:
-                continue
-            outputs = earlier.block.output_fields(earlier.config)
-            if outputs:
-                steps[earlier.id] = {name: ctx.slot(f"{earlier.id}.{name}") for name in outputs}
-        prices: dict[str, int] = {}
-        if ctx.price_source is not None:
-            for name in ("open", "high", "low", "close", "volume"):
-                if (ctx.price_source, name) in ctx.slots:
-                    prices[name] = ctx.slot(f"{ctx.price_source}.{name}")
+        steps, prices = _slots(ctx, self.step_id)
         limits: dict[str, Any] = {"max_leverage": config.max_leverage, "symbols": ctx.symbols}
         self._context = PromptContext(ctx.symbols, steps, prices, ctx.cash, limits, config.history)
         self._close = prices.get("close")
+        key = _api_key(self.step_id, config, ctx.llm)
         self._asker: Asker = Asker(
-            self.step_id, config, _api_key(self.step_id, config, ctx.llm), ctx.llm, ctx.llm_cache
+            self.step_id, config, key, ctx.llm, ctx.llm_cache, per_run=ctx.run_kind == "backtest"
         )
-        self._asker.per_run = ctx.run_kind == "backtest"
-        if ctx.llm_cache is not None and ctx.run_kind != "backtest":  # a restarted bot keeps today's spend
-            from runner.llm.budget import spent_per_day
-            from runner.runs import RunOptions, resumable_run
-
-            store = ctx.llm_cache.store
-            self._asker.spent.update(spent_per_day(store, ctx.deployment_id, self.step_id))
-            previous = resumable_run(store, ctx.bot, ctx.run_kind, RunOptions(ctx.data))
-            self._asker.recompute_until = previous["last_t"] if previous else None
+        _restore(self._asker, ctx)
         self._system = config.system if config.system is not None else DEFAULT_SYSTEM
         self._user = config.user or ""
 
@@ -170,6 +151,38 @@ class Llm(Planner):
         from runner.llm.decide import decide
 
         return decide(self._asker, self._context, self._system, self._user, cycle)
+
+
+def _slots(ctx: BuildContext, step_id: str) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """Lane slots of every earlier step's outputs (step -> output -> slot) and of the price source's OHLCV."""
+    me = next(s for s in ctx.bot.steps if s.id == step_id)
+    steps: dict[str, dict[str, int]] = {}
+    for earlier in ctx.bot.steps[: me.index]:
+        if earlier.block is None or earlier.config is None or earlier.id is None:
+            continue
+        outputs = earlier.block.output_fields(earlier.config)
+        if outputs:
+            steps[earlier.id] = {name: ctx.slot(f"{earlier.id}.{name}") for name in outputs}
+    prices: dict[str, int] = {}
+    if ctx.price_source is not None:
+        for name in ("open", "high", "low", "close", "volume"):
+            if (ctx.price_source, name) in ctx.slots:
+                prices[name] = ctx.slot(f"{ctx.price_source}.{name}")
+    return steps, prices
+
+
+def _restore(asker: Asker, ctx: BuildContext) -> None:
+    """What a paper or live run inherits from its deployment's earlier runs: today's spend, and when it resumes
+    a stopped run, the cycles whose replies were already paid for."""
+    if ctx.llm_cache is None or ctx.run_kind == "backtest":
+        return
+    from runner.llm.budget import spent_per_day
+    from runner.runs import RunOptions, resumable_run
+
+    store = ctx.llm_cache.store
+    asker.spent.update(spent_per_day(store, ctx.deployment_id, asker.step_id))
+    previous = resumable_run(store, ctx.bot, ctx.run_kind, RunOptions(ctx.data))
+    asker.recompute_until = previous["last_t"] if previous else None
 
 
 def _raw_with(ctx: CompileContext, step: StepInfo) -> dict[str, Any]:
