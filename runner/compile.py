@@ -35,6 +35,7 @@ class StepInfo:
     block: type[Block] | None = None
     config: BlockConfig | None = None
     every: int | None = None
+    on_error: str = "skip_cycle"
 
     @property
     def path(self) -> Path:
@@ -191,6 +192,8 @@ def _compile_step(
     settings = spec.with_ if spec else _raw_field(raw, "with", dict)
     if spec is not None and spec.every:
         info.every = parse_duration(spec.every)
+    if spec is not None:
+        info.on_error = spec.on_error
     if uses is None or not USES.match(uses):
         return info
     info.uses = uses
@@ -276,6 +279,8 @@ def _finish(file: str, header: BotHeader, steps: list[StepInfo], every: int) -> 
         }
         if step.every:
             item["every"] = format_duration(step.every)
+        if step.on_error != "skip_cycle":
+            item["on_error"] = step.on_error  # written only when set: older snapshots stay as they were
         pipeline.append(item)
         blocks[step.uses] = f"{step.entry.dist} {step.entry.version}"
     # mode and description are left out: a backtest, a paper and a live run of the same file are

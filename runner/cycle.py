@@ -188,6 +188,7 @@ class Pipeline:
         """mode: dry-run outside backtests: the whole pipeline runs, and no order reaches the executor."""
         self.paused = False
         self.killed = False
+        self._halt_on_error = {step.id for step in bot.steps if step.on_error == "halt"}
         self.poll: Callable[[int], list[Control]] | None = None
         """Operator commands (pause, resume, kill) that arrived for this bot; set by paper and live runs."""
         executors = [b for _, b in self.blocks if isinstance(b, Executor)]
@@ -312,6 +313,11 @@ class Pipeline:
         if not cycle.error:
             self.send(orders, cycle)
 
+    @property
+    def can_halt(self) -> bool:
+        """Whether something other than a breaker can stop this bot's planners (a step with on_error: halt)."""
+        return bool(self._halt_on_error)
+
     def watch(self, cycle: Cycle) -> None:
         """Every breaker sees the cycle; a trip is an event, and halt or kill stops the planners for good."""
         for breaker in self.breakers:
@@ -421,6 +427,9 @@ class Pipeline:
         error = BlockError(step_id, f"{type(exc).__name__}: {exc}")
         cycle.error = cycle.error or str(error)
         cycle.events.append(("block_error", str(error)))
+        if step_id in self._halt_on_error and not self.halted:
+            self.halted = f"{step_id} failed and its on_error is halt"
+            cycle.events.append(("halt", f"the bot stops trading: {self.halted}"))
 
     def _validate(self, intent: Intent, cycle: Cycle) -> list[Verdict] | None:
         verdicts = []

@@ -94,8 +94,8 @@ def drive(
 ) -> int:
     """Run cycles over the pipeline's feeds until they end, ``window.end`` or ``stop()``; returns cycles recorded."""
     window = window or Window()
-    # Breakers watch every cycle, so their bots take the general path (which skips no bar).
-    fast = _column_feed(pipeline, every_ms) if not pipeline.breakers else None
+    # Breakers watch every cycle, and a halt must stop the planners: such bots take the general path.
+    fast = _column_feed(pipeline, every_ms) if not (pipeline.breakers or pipeline.can_halt) else None
     if fast is not None and isinstance(recorder, BacktestRecorder) and isinstance(clock, BacktestClock):
         try:
             return _drive_columns(pipeline, fast, recorder, window, stop, progress)

@@ -70,6 +70,11 @@ class StepSpec(_Strict):
     every: Duration | None = Field(
         None, description="Run this step only every so often, e.g. 1h for an LLM planner in a 1m pipeline"
     )
+    on_error: Literal["skip_cycle", "halt"] = Field(
+        "skip_cycle",
+        description="When this step raises: skip_cycle fails the cycle (recorded, nothing sent) and goes on; "
+        "halt also stops the bot's planners for good",
+    )
 
 
 class BotSpec(_Strict):

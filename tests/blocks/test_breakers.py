@@ -205,3 +205,24 @@ def test_a_planner_that_keeps_failing_halts_the_bot(tmp_path: Path, plugin_dir: 
     assert "401 Unauthorized" in errors[0]["message"]
     assert [e["kind"] for e in events[3:]] == ["breaker", "halt"] and events[3]["t"] == fail_from + 3 * 60_000
     assert summary["failed_cycles"] == 3
+
+
+def test_a_step_with_on_error_halt_stops_the_bot_at_its_first_failure(tmp_path: Path, plugin_dir: Path) -> None:
+    candles = real_candles(tmp_path, 400)
+    fail_from = 1746372780000 + 200 * 60_000
+    bot = tmp_path / "fragile.yaml"
+    bot.write_text(
+        "bot: fragile\nversion: 1.0.0\naccount: {cash: 1000, quote: USDT}\nsymbols: [BTC/USDT]\npipeline:\n"
+        "  - {id: candles, uses: source.candles, with: {timeframe: 1m}}\n"
+        f"  - {{id: plan, uses: planner.flaky, with: {{fail_from: {fail_from}}}, on_error: halt}}\n"
+        "  - {id: exec, uses: executor.paper}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(plugin_dir)}
+    done = subprocess.run(
+        [sys.executable, "-m", "runner.cli", "backtest", str(bot), "--data", str(candles), "--format", "json",
+         "--db", str(tmp_path / "r.db")],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["halted"] == "plan failed and its on_error is halt" and summary["failed_cycles"] == 1
