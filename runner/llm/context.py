@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runner.cycle import Cycle
+    from runner.types import Intent
 
 __all__ = ["CONTEXT_NAMES", "PromptContext", "base_of"]
 
@@ -25,8 +26,10 @@ CONTEXT_NAMES = (
     "performance",
     "invocation",
     "last_error",
+    "decisions",
 )
-"""The top-level names every prompt may use; each earlier step's id is one too (unless it is one of these)."""
+"""The top-level names every prompt may use; each earlier step's id is one too (unless it is one of these).
+``decisions`` lists this planner's recent intents (time, coin, action, quantity, leverage, reason), oldest first."""
 
 _PRICES = ("open", "high", "low", "close", "volume")
 
@@ -54,6 +57,22 @@ class PromptContext:
     history: int = 10
     invocations: int = 0
     _rows: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
+    _decisions: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=20))
+
+    def remember(self, t: int, intents: Sequence[Intent]) -> None:
+        """Keep the intents a plan became (newest last) for the next prompts' ``decisions``."""
+        for intent in intents:
+            self._decisions.append(
+                {
+                    "time": fmt_time(t),
+                    "symbol": intent.symbol,
+                    "coin": base_of(intent.symbol),
+                    "action": intent.side if intent.kind == "target" else intent.kind,
+                    "quantity": intent.size.quantity if intent.size is not None else None,
+                    "leverage": intent.leverage,
+                    "reason": intent.reason,
+                }
+            )
 
     def build(self, cycle: Cycle, last_error: str = "") -> dict[str, Any]:
         """The context at this cycle; also appends this cycle's row to every symbol's history."""
@@ -90,6 +109,7 @@ class PromptContext:
             },
             invocation=self.invocations,
             last_error=last_error,
+            decisions=list(self._decisions),
         )
         return context
 

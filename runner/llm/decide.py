@@ -171,6 +171,7 @@ def decide(asker: Asker, context: PromptContext, system: str, user: str, cycle: 
     asker.last_error = ""
     intents, call.rejected = plan_intents(plan, context.symbols)
     call.intents = len(intents)
+    context.remember(cycle.t, intents)
     for reason in call.rejected:
         cycle.events.append(("llm_rejection", f"{step_id}: {reason}"))
     return intents

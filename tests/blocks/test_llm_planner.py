@@ -177,7 +177,7 @@ def test_template_errors_point_at_the_template_file_and_line(tmp_path: Path) -> 
 def test_an_unknown_variable_is_named_at_its_line_in_the_bot_file() -> None:
     (issue,) = issues_of(bot_text("http://127.0.0.1:9/v1", prompt=PROMPT + "\n        MACD {{ macd }}"))
     assert issue.line == 21 and issue.path == "pipeline[2].with.user"
-    assert issue.message.startswith("'macd' is not defined; known: account, candles, invocation, last_error")
+    assert issue.message.startswith("'macd' is not defined; known: account, candles, decisions, invocation")
 
 
 def test_a_missing_template_file_and_a_literal_key_are_reported(tmp_path: Path) -> None:
@@ -684,3 +684,16 @@ def test_a_resumed_paper_run_does_not_ask_again_for_the_cycles_it_recorded(tmp_p
     assert [r["source"] for r in rows] == ["live"] * 6
     assert second["trades"] == 3
     store.close()
+
+
+def test_the_next_prompt_remembers_the_planners_decisions(server: LlmServer) -> None:
+    memory = (
+        '      user: "{% for d in decisions %}'
+        '{{ d.time }} {{ d.coin }} {{ d.action }} {{ d.quantity }}: {{ d.reason }}\\n{% endfor %}"'
+    )
+    d = decider(server, reply(BUY_BTC), reply(plan_json({"symbol": "BTC", "signal": "close"})), prompt=memory)
+    d.decide(t=1_761_634_800_000)
+    d.decide(t=1_761_638_400_000)
+    first, second = (r["messages"][1]["content"] for r in server.requests)
+    assert first == ""
+    assert second == "2025-10-28 07:00 BTC buy 0.01: breakout\n"
