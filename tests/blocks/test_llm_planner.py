@@ -697,3 +697,16 @@ def test_the_next_prompt_remembers_the_planners_decisions(server: LlmServer) -> 
     first, second = (r["messages"][1]["content"] for r in server.requests)
     assert first == ""
     assert second == "2025-10-28 07:00 BTC buy 0.01: breakout\n"
+
+
+def test_backtest_llm_replay_on_the_command_line_reports_misses(tmp_path: Path) -> None:
+    data = candles(tmp_path, 3)
+    (tmp_path / "bot.yaml").write_text(bot_text("http://127.0.0.1:9/v1"))
+    flags = [f"--data={symbol}={path}" for symbol, path in data.items()]
+    code, out, _ = run_cli(
+        "backtest", str(tmp_path / "bot.yaml"), *flags, "--llm", "replay", "--db", str(tmp_path / "db")
+    )
+    assert code == 0
+    (line,) = [line for line in out.splitlines() if line.startswith("  llm calls")]
+    words = "llm calls 0 cached 0 invalid 3 repaired 0 tokens 0/0 cost $0.0000 MISSES 3 (no recorded reply: rejected)"
+    assert " ".join(line.split()) == words
