@@ -189,6 +189,8 @@ class Pipeline:
         self.paused = False
         self.killed = False
         self._halt_on_error = {step.id for step in bot.steps if step.on_error == "halt"}
+        self.chains: list[tuple[Order, list[Order]]] = []
+        """Legs held back: (the leg they wait for, the legs after it, in order)."""
         self.poll: Callable[[int], list[Control]] | None = None
         """Operator commands (pause, resume, kill) that arrived for this bot; set by paper and live runs."""
         executors = [b for _, b in self.blocks if isinstance(b, Executor)]
@@ -295,6 +297,8 @@ class Pipeline:
         """
         orders: list[Order] = []
         cycle.failed_before = self.failures
+        if self.chains:
+            self.advance(cycle)
         if self.poll is not None:
             orders += self.obey(self.poll(cycle.t), cycle)
         if self.breakers:
@@ -415,12 +419,50 @@ class Pipeline:
         if cycle.error:
             return
         dry = self.dry_run
-        for order in orders:
+        sent: Order | None = None
+        for k, order in enumerate(orders):
+            if not dry and order.intent.after_previous and sent is not None and _follows(order, sent):
+                rest = [order]
+                for later in orders[k + 1 :]:
+                    if not (later.intent.after_previous and _follows(later, rest[-1])):
+                        break
+                    rest.append(later)
+                self.chains.append((sent, rest))
+                continue
+            if any(order in held for _, held in self.chains):
+                continue
             cycle.orders.append(order)
             if dry:
                 order.status, order.reason = "not_sent", "dry-run: validated and recorded, never sent"
             else:
                 self.executor.submit(order, cycle)
+            sent = order
+
+    def busy(self) -> bool:
+        """Whether the next bar can change anything: an order at the venue, or a leg waiting for one."""
+        return bool(self.chains) or self.executor.has_open_orders()
+
+    def advance(self, cycle: Cycle) -> None:
+        """Send the next leg of every group whose previous leg filled; cancel the rest of a group whose leg
+        failed. Legs that are sent or cancelled are recorded in this cycle."""
+        waiting: list[tuple[Order, list[Order]]] = []
+        for previous, rest in self.chains:
+            if previous.status in ("open", "pending"):
+                waiting.append((previous, rest))
+                continue
+            if previous.status == "filled":
+                head, rest = rest[0], rest[1:]
+                cycle.orders.append(head)
+                self.executor.submit(head, cycle)
+                if rest:
+                    waiting.append((head, rest))
+                continue
+            why = f"leg {previous.intent.leg} {previous.status} ({previous.reason}): the group is cancelled"
+            for order in rest:
+                order.status, order.reason = "cancelled", why
+                cycle.orders.append(order)
+            cycle.events.append(("group", f"{previous.intent.step_id} at {previous.t}: {why}"))
+        self.chains = waiting
 
     def fail(self, cycle: Cycle, step_id: str, exc: Exception) -> None:
         """Mark the cycle failed because of a step; it is recorded, and sends no order."""
@@ -445,6 +487,15 @@ class Pipeline:
             if verdict.action == "resize" and verdict.size is not None:
                 intent.size = verdict.size
         return verdicts
+
+
+def _follows(order: Order, previous: Order) -> bool:
+    """Whether ``order`` is the next leg of the same decision as ``previous``."""
+    return (
+        order.t == previous.t
+        and order.intent.step_id == previous.intent.step_id
+        and order.intent.leg == previous.intent.leg + 1
+    )
 
 
 def update_all(updaters: list[tuple[str, Updater]], lane: list[Any]) -> None:

@@ -205,7 +205,7 @@ def _drive_columns(
     source_id = str(pipeline.sources[0][0].id)
     updaters, copies = _batch_indicators(pipeline, source_id, feed)
     executor = pipeline.executor
-    on_bar, equity, pending, line = pipeline.settle, executor.equity, executor.has_open_orders, executor.mark_line
+    on_bar, equity, pending, line = pipeline.settle, executor.equity, pipeline.busy, executor.mark_line
     planners = [(planner, planner.plan) for _, planner in pipeline.planners]
     act, send, fail, checked = pipeline.act, pipeline.send, pipeline.fail, pipeline.checked
     pending_orders: list[Any] = []
@@ -257,6 +257,9 @@ def _drive_columns(
             if fills:
                 cycle.fills.extend(fills)
             active = bool(fills or cycle.ledger or cycle.events)  # funding moves cash without a fill
+            if pipeline.chains:
+                pipeline.advance(cycle)  # the next leg of a group goes out once the one before it filled
+                active = True
             waiting = pending()
         if updaters:
             update_all(updaters, lane)

@@ -91,6 +91,9 @@ class Intent:
     confidence: float | None = None
     step_id: str = ""
     leg: int = 0
+    after_previous: bool = False
+    """Send only once the previous leg of the same decision has filled; if it fails, this leg is cancelled
+    (Permafrost's swap-before-order: never a perp hedge without its spot leg)."""
 
 
 @dataclass(slots=True, frozen=True)
