@@ -710,3 +710,15 @@ def test_backtest_llm_replay_on_the_command_line_reports_misses(tmp_path: Path) 
     (line,) = [line for line in out.splitlines() if line.startswith("  llm calls")]
     words = "llm calls 0 cached 0 invalid 3 repaired 0 tokens 0/0 cost $0.0000 MISSES 3 (no recorded reply: rejected)"
     assert " ".join(line.split()) == words
+
+
+def test_every_makes_the_planner_ask_less_often(tmp_path: Path) -> None:
+    data = candles(tmp_path, 12)
+    store = Store(tmp_path / "runner.db")
+    with llm_server(fallback=trading_reply) as server:
+        text = bot_text(server.base).replace("    uses: planner.llm\n", "    uses: planner.llm\n    every: 4h\n")
+        summary = backtest(store, compile_yaml(text), RunOptions(data, llm="live"))
+        assert len(server.requests) == 3  # 12 hourly cycles, the planner at 04:00, 08:00 and 12:00
+    times = store.rows("SELECT t FROM llm_calls WHERE run_id = ? ORDER BY t", (summary["run_id"],))
+    assert [(r["t"] - ARENA_WEEK) // 3_600_000 for r in times] == [4, 8, 12]
+    store.close()
