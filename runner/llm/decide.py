@@ -1,6 +1,8 @@
 """One LLM decision: render the prompts, ask (or replay), parse, repair once, and turn the plan into intents.
 
-Every outcome is recorded on the cycle as LlmCall rows; a decision without a valid plan proposes nothing.
+Every outcome is recorded on the cycle as LlmCall rows; a decision without a valid plan proposes nothing. A
+reply that never came after the retries is a rejection too; a fatal error (bad key, unknown model, bad
+request) raises, so the cycle is recorded as failed and breakers that count failures can halt the bot.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ class Asker:
     spent: dict[int, float] = field(default_factory=dict)
     """USD spent per UTC day (the day number of the cycle time; 0 for the whole run when ``per_run``)."""
     halted: set[int] = field(default_factory=set)
+    broken: str = ""
+    """A fatal error (bad key, unknown model): the run asks no more, each later decision fails with it."""
     unpriced: bool = False
     """The model answered without a price (litellm's map does not know it): said once."""
     last_error: str = ""
@@ -99,6 +103,10 @@ class Asker:
         recomputing = self.recompute_until is not None and t <= self.recompute_until
         cached_first = self.cache is not None and (self.mode != "live" or recomputing)
         reply = self.cache.get(model, call.prompt_hash) if self.cache is not None and cached_first else None
+        if reply is None and self.broken:
+            call.source = "none"
+            call.error = f"no reply: {self.broken} (not asked again in this run)"
+            raise LlmError(self.broken, temporary=False)
         if reply is not None:
             call.source = "cache"
         elif self.mode == "dry":
@@ -117,6 +125,9 @@ class Asker:
             except LlmError as exc:
                 call.tries = exc.tries
                 call.error = f"no reply: {exc}"
+                if not exc.temporary:
+                    self.broken = str(exc)
+                    raise  # a bad key, model or request will not mend itself: the cycle fails, visibly
                 return None
             day = self.day(t)
             self.spent[day] = self.spent.get(day, 0.0) + (reply.cost_usd or 0.0)

@@ -342,11 +342,17 @@ def test_retries_end_in_a_rejection(server: LlmServer) -> None:
     assert call.tries == 3 and call.error.startswith("no reply: RateLimitError (429)")
 
 
-def test_a_bad_key_is_not_retried(server: LlmServer) -> None:
-    cycle, intents, _ = decider(server, error(401, "invalid api key"), reply(BUY_BTC)).decide()
+def test_a_bad_key_is_not_retried_and_fails_the_cycle(server: LlmServer) -> None:
+    d = decider(server, error(401, f"invalid api key {KEY}"), reply(BUY_BTC))
+    cycle, intents, _ = d.decide()
     assert len(server.requests) == 1 and intents == []
     (call,) = cycle.llm_calls
     assert call.tries == 1 and call.error.startswith("no reply: AuthenticationError (401)")
+    assert cycle.error.startswith("step 'plan': LlmError: AuthenticationError (401)")
+    assert KEY not in cycle.error and KEY not in call.error and "<hidden>" in call.error
+    cycle, _, _ = d.decide()  # the key will not mend itself: no more requests in this run
+    assert len(server.requests) == 1
+    assert cycle.llm_calls[0].error.endswith("(not asked again in this run)") and cycle.error
 
 
 def test_a_slow_reply_times_out_and_is_retried(server: LlmServer) -> None:
