@@ -118,24 +118,32 @@ class Asker:
             call.error = "no recorded reply for this prompt (--llm replay asks no model)"
             return None
         else:
-            try:
-                reply, call.tries = complete_with_retries(
-                    self._request(messages), self.config.retries, self.config.backoff_s, self.sleep, self.call
-                )
-            except LlmError as exc:
-                call.tries = exc.tries
-                call.error = f"no reply: {exc}"
-                if not exc.temporary:
-                    self.broken = str(exc)
-                    raise  # a bad key, model or request will not mend itself: the cycle fails, visibly
+            reply = self._ask_model(messages, call, t)
+            if reply is None:
                 return None
-            day = self.day(t)
-            self.spent[day] = self.spent.get(day, 0.0) + (reply.cost_usd or 0.0)
-            if self.cache is not None:
-                self.cache.put(model, call.prompt_hash, reply)
         call.response = reply.text
         call.tokens_in, call.tokens_out = reply.tokens_in, reply.tokens_out
         call.cost_usd, call.latency_ms = reply.cost_usd, reply.latency_ms
+        return reply
+
+    def _ask_model(self, messages: Messages, call: LlmCall, t: int) -> Reply | None:
+        """The model's reply, paid for and cached; None after temporary errors outlast the retries."""
+        try:
+            reply, call.tries = complete_with_retries(
+                self._request(messages), self.config.retries, self.config.backoff_s, self.sleep, self.call
+            )
+        except LlmError as exc:
+            call.tries = exc.tries
+            call.error = f"no reply: {exc}"
+            if not exc.temporary:
+                self.broken = str(exc)
+                raise  # a bad key, model or request will not mend itself: the cycle fails, visibly
+            return None
+        call.source = "live"
+        day = self.day(t)
+        self.spent[day] = self.spent.get(day, 0.0) + (reply.cost_usd or 0.0)
+        if self.cache is not None:
+            self.cache.put(self.config.model, call.prompt_hash, reply)
         return reply
 
     def _request(self, messages: Messages) -> Request:
