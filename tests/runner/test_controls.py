@@ -7,6 +7,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from conftest import ROOT, real_candles
@@ -55,10 +57,12 @@ def wait_for(condition, seconds: float = 90) -> None:  # type: ignore[no-untyped
     raise AssertionError("timed out")
 
 
-def test_kill_flattens_a_running_paper_bot_from_another_process(tmp_path: Path) -> None:
+@contextmanager
+def running(tmp_path: Path, db: Path) -> Iterator[None]:
+    """The two-book bot paper-trading three thousand real minutes at 50 a second, stopped with Ctrl-C after."""
     btc = real_candles(tmp_path, 3_000)
     eth = real_candles(tmp_path, 3_000, name="ETHUSDT-1m.csv.gz")
-    bot, db = tmp_path / "two_books.yaml", tmp_path / "r.db"
+    bot = tmp_path / "two_books.yaml"
     bot.write_text(BOT)
     replay = ["--replay", f"BTC/USDC:USDC={btc}", "--replay", f"ETH/USDC={eth}"]
     paper = subprocess.Popen(
@@ -66,6 +70,15 @@ def test_kill_flattens_a_running_paper_bot_from_another_process(tmp_path: Path) 
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
+        yield
+    finally:
+        paper.send_signal(signal.SIGINT)
+        paper.communicate(timeout=60)
+
+
+def test_kill_flattens_a_running_paper_bot_from_another_process(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    with running(tmp_path, db):
         wait_for(lambda: db.exists() and query(db, "SELECT COUNT(*) FROM runs") == [(1,)])
         ((run_id,),) = query(db, "SELECT id FROM runs")
         # holding both a perp and spot, with quotes resting on the book
@@ -95,22 +108,11 @@ def test_kill_flattens_a_running_paper_bot_from_another_process(tmp_path: Path) 
             )
         )
         assert all(q == 0 for q in held(db, run_id).values())
-    finally:
-        paper.send_signal(signal.SIGINT)
-        paper.communicate(timeout=60)
 
 
 def test_pause_stops_the_planners_until_resume(tmp_path: Path) -> None:
-    btc = real_candles(tmp_path, 3_000)
-    eth = real_candles(tmp_path, 3_000, name="ETHUSDT-1m.csv.gz")
-    bot, db = tmp_path / "two_books.yaml", tmp_path / "r.db"
-    bot.write_text(BOT)
-    replay = ["--replay", f"BTC/USDC:USDC={btc}", "--replay", f"ETH/USDC={eth}"]
-    paper = subprocess.Popen(
-        [RUNNER, "run", str(bot), *replay, "--speed", "3000", "--quiet", "--db", str(db)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
+    db = tmp_path / "r.db"
+    with running(tmp_path, db):
         wait_for(lambda: query(db, "SELECT COUNT(*) FROM intents") != [(0,)])
         subprocess.run([RUNNER, "pause", "two_books", "--db", str(db)], capture_output=True, timeout=30, check=True)
         wait_for(lambda: query(db, "SELECT taken_t FROM controls WHERE command = 'pause'") not in ([], [(None,)]))
@@ -123,9 +125,6 @@ def test_pause_stops_the_planners_until_resume(tmp_path: Path) -> None:
         quiet = query(db, "SELECT COUNT(*) FROM intents WHERE t >= ? AND t < ?", paused_at, resumed_at)
         assert quiet == [(0,)]
         wait_for(lambda: query(db, "SELECT COUNT(*) FROM intents WHERE t >= ?", resumed_at) != [(0,)])
-    finally:
-        paper.send_signal(signal.SIGINT)
-        paper.communicate(timeout=60)
 
 
 def test_commands_name_an_unknown_bot(tmp_path: Path) -> None:
