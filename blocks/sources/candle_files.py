@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -106,6 +106,20 @@ def _load(path: str) -> CandleSeries:
         i = pc.index(impossible, True).as_py()
         raise DataError(path, f"impossible candle: low {low[i].as_py()}, high {high[i].as_py()}", _line(i))
     return CandleSeries(path, timeframe, _packed(time, "q"), *(_packed(columns[n], "d") for n in COLUMNS[1:]))
+
+
+def merged_timeline(series: Mapping[str, Any]) -> tuple[list[int], list[list[tuple[str, int]]]]:
+    """The distinct bar close times of several symbols' series, ascending, and for each the (symbol, bar index)
+    pairs that close then. Each series needs ``time`` (open times) and ``timeframe_ms``."""
+    entries = sorted((t + s.timeframe_ms, sym, i) for sym, s in series.items() for i, t in enumerate(s.time))
+    timeline: list[int] = []
+    at: list[list[tuple[str, int]]] = []
+    for close, sym, i in entries:
+        if not timeline or timeline[-1] != close:
+            timeline.append(close)
+            at.append([])
+        at[-1].append((sym, i))
+    return timeline, at
 
 
 def until(series: CandleSeries, close: int) -> CandleSeries:

@@ -79,7 +79,7 @@ class CandleFeed:
     """Replays candle series: one timeline entry per distinct close time; gaps stay gaps."""
 
     def __init__(self, series: dict[str, CandleSeries], slots: list[int]) -> None:
-        from blocks.sources.candle_files import shifted
+        from blocks.sources.candle_files import merged_timeline, shifted
 
         self.series = series
         self.slots = slots
@@ -92,15 +92,7 @@ class CandleFeed:
             self.columns = (only.open, only.high, only.low, only.close, only.volume)
             self.timeframe_ms = only.timeframe_ms
         else:
-            entries = sorted((t + s.timeframe_ms, sym, i) for sym, s in series.items() for i, t in enumerate(s.time))
-            timeline: list[int] = []
-            at: list[list[tuple[str, int]]] = []
-            for close, sym, i in entries:
-                if not timeline or timeline[-1] != close:
-                    timeline.append(close)
-                    at.append([])
-                at[-1].append((sym, i))
-            self.timeline, self._at = timeline, at
+            self.timeline, self._at = merged_timeline(series)
 
     def emit(self, i: int, lanes: dict[str, list[Any]]) -> Sequence[str]:
         o, h, lo, c, v = self.slots

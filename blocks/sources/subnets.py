@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from blocks.sources.candle_files import merged_timeline
 from blocks.sources.subnet_files import FIELDS
 from runner.block import BlockConfig, Source
 from runner.durations import parse_duration
@@ -110,16 +111,8 @@ class SubnetFeed:
     def __init__(self, series: dict[str, SubnetBars], slots: list[int]) -> None:
         self.series = series
         self.slots = slots
-        entries = sorted((t + s.timeframe_ms, sym, i) for sym, s in series.items() for i, t in enumerate(s.time))
-        timeline: list[int] = []
-        at: list[list[tuple[str, int]]] = []
-        for close, sym, i in entries:
-            if not timeline or timeline[-1] != close:
-                timeline.append(close)
-                at.append([])
-            at[-1].append((sym, i))
+        timeline, self._at = merged_timeline(series)
         self.timeline: Sequence[int] = timeline
-        self._at = at
 
     def emit(self, i: int, lanes: dict[str, list[Any]]) -> Sequence[str]:
         symbols = []
