@@ -92,3 +92,20 @@ def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert done.returncode == 0, f"installing the test plugin failed:\n{done.stdout}{done.stderr}"
     assert (target / "runner_test_plugin-0.1.0.dist-info" / "entry_points.txt").is_file()
     return target
+
+
+SUBNET_GAPS = [("2026-07-30 19:25:05", "2026-08-06 17:39:04"), ("2026-08-08 18:40:51", "2026-08-16 01:22:02")]
+"""The two week-long holes in the subnet snapshots (from the last snapshot before to the first after)."""
+
+
+def ms(text: str) -> int:
+    """Milliseconds since the epoch of a UTC time written as text."""
+    from datetime import UTC, datetime
+
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+@pytest.fixture(scope="module")
+def subnets() -> Path:
+    """shared/data's subnet snapshots directory (skips when absent)."""
+    return data_path("bittensor", "subnets")

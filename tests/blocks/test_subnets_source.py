@@ -9,12 +9,11 @@ import math
 import os
 import statistics
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import compile_yaml, data_path, issues_of
+from conftest import SUBNET_GAPS, compile_yaml, issues_of, ms
 
 from blocks.sources.subnet_files import load_subnets
 from blocks.sources.subnets import netuid
@@ -24,17 +23,6 @@ from runner.errors import BlockError, DataError
 
 HOUR = 3_600_000
 NETUIDS = (3, 8, 19)
-GAPS = [("2026-07-30 19:25:05", "2026-08-06 17:39:04"), ("2026-08-08 18:40:51", "2026-08-16 01:22:02")]
-"""The two week-long holes in the snapshots (from the last snapshot before to the first after)."""
-
-
-def ms(text: str) -> int:
-    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
-
-
-@pytest.fixture(scope="module")
-def subnets() -> Path:
-    return data_path("bittensor", "subnets")
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +78,7 @@ def test_bars_are_the_ohlc_of_the_snapshots_within_them(
 def test_gaps_stay_gaps_and_no_bar_is_unfinished(subnets: Path) -> None:
     series = load_subnets(str(subnets), [8], HOUR, 30)[8]
     closes = [t + HOUR for t in series.time]
-    for before, after in GAPS:
+    for before, after in SUBNET_GAPS:
         inside = [c for c in closes if ms(before) + HOUR < c <= ms(after)]
         assert inside == [], "no bar may be invented inside a gap"
     # the data ends at 20:45:04 on 2026-08-22: the 20:00 bar is unfinished and left out

@@ -11,12 +11,11 @@ import sqlite3
 import subprocess
 import sys
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BOTS, ROOT, data_path
+from conftest import BOTS, ROOT, SUBNET_GAPS, ms
 
 from blocks.sources.subnet_files import load_subnets
 from runner.compile import compile_file
@@ -25,16 +24,6 @@ from runner.store import Store
 
 HOUR = 3_600_000
 RUNNER = str(Path(sys.executable).with_name("runner"))
-GAPS = [("2026-07-30 19:25:05", "2026-08-06 17:39:04"), ("2026-08-08 18:40:51", "2026-08-16 01:22:02")]
-
-
-def ms(text: str) -> int:
-    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
-
-
-@pytest.fixture(scope="module")
-def subnets() -> Path:
-    return data_path("bittensor", "subnets")
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +65,7 @@ def holdings_after(rows: list[dict[str, Any]], t: int) -> set[str]:
 def assert_trades_around_the_gaps(store: Store, run_id: str) -> None:
     """No order in a gap (there is no bar there to decide on), and trading goes on after each gap."""
     times = [r["t"] for r in store.rows("SELECT t FROM orders WHERE run_id = ?", (run_id,))]
-    for before, after in GAPS:
+    for before, after in SUBNET_GAPS:
         assert not [t for t in times if ms(before) + HOUR < t <= ms(after)]
         assert [t for t in times if t > ms(after)], "the bot must trade again after the gap"
 
