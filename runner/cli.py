@@ -166,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tokens", dest="tokens", action="store_false", help="skip the token count (loads litellm)")
     p.add_argument("--format", choices=("text", "json"), default="text")
 
+    p = sub.add_parser("decisions", help="list the LLM decisions of a bot's latest run: model, tokens, cost, outcome")
+    p.add_argument("bot", metavar="BOT", help="the bot's name (as in its file's bot:)")
+    p.add_argument("--run", help="this run (an id or a unique prefix) instead of the latest")
+    p.add_argument("--limit", type=int, default=50, help="the last N decisions (default 50; 0: all)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
+
     for name, text in (
         ("pause", "stop a bot's planners at its next cycle (positions and open orders stay)"),
         ("resume", "let a paused bot plan again"),

@@ -728,3 +728,34 @@ def test_every_makes_the_planner_ask_less_often(tmp_path: Path) -> None:
     times = store.rows("SELECT t FROM llm_calls WHERE run_id = ? ORDER BY t", (summary["run_id"],))
     assert [(r["t"] - ARENA_WEEK) // 3_600_000 for r in times] == [4, 8, 12]
     store.close()
+
+
+def test_decisions_lists_each_llm_decision_with_its_cost_and_outcome(tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    from runner.cli import main
+
+    data = candles(tmp_path, 6)
+    db = tmp_path / "runner.db"
+    store = Store(db)
+    with llm_server(fallback=trading_reply) as server:
+        bot = compile_yaml(bot_text(server.base))
+        summary = backtest(store, bot, RunOptions(data, llm="live"))
+    store.close()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["decisions", bot.spec.bot, "--db", str(db), "--format", "json"]) == 0
+    listed = json.loads(out.getvalue())
+    assert listed["run_id"] == summary["run_id"] and len(listed["decisions"]) == summary["cycles"]
+    assert all(d["attempts"] == 1 and d["model"] == "openai/gpt-4o-mini" for d in listed["decisions"])
+    assert all(d["outcome"].endswith("intent(s)") or "not traded" in d["outcome"] for d in listed["decisions"])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["decisions", bot.spec.bot, "--db", str(db), "--limit", "2"]) == 0
+    text = out.getvalue()
+    assert f"run {summary['run_id']} (backtest), {summary['cycles']} LLM decision(s)" in text and "the last 2" in text
+    assert text.count("openai/gpt-4o-mini") == 2 and "$0.0004" in text
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        assert main(["decisions", "nobody", "--db", str(db)]) == 1
+    assert "no run of 'nobody'" in err.getvalue()
