@@ -46,13 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="backtest every combination of a parameter grid, in parallel processes")
     p.add_argument("bot", metavar="BOT", help="a bot file")
     _history_options(p)
-    p.add_argument(
-        "--grid",
-        action="append",
-        required=True,
-        metavar="STEP.FIELD=V1,V2",
-        help="values to try for a step's field, e.g. ema_fast.period=10,20,30; repeat for more axes",
-    )
+    _grid_option(p, "values to try for a step's field, e.g. ema_fast.period=10,20,30; repeat for more axes")
     _objective_options(p)
     p.add_argument("--report", metavar="FILE", help="write an HTML report (a heat map when two parameters vary)")
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -66,13 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", required=True, metavar="DURATION", help="training window, e.g. 30d")
     p.add_argument("--test", required=True, metavar="DURATION", help="out-of-sample window after it, e.g. 7d")
     p.add_argument("--step", metavar="DURATION", help="how far windows roll (default: the test window)")
-    p.add_argument(
-        "--grid",
-        action="append",
-        required=True,
-        metavar="STEP.FIELD=V1,V2",
-        help="values to choose from on each training window; repeat for more axes",
-    )
+    _grid_option(p, "values to choose from on each training window; repeat for more axes")
     _objective_options(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
@@ -224,6 +212,10 @@ def _llm_option(p: argparse.ArgumentParser, default: str) -> None:
         help="how LLM planners get replies: live asks the model, cached asks only for prompts it has no recorded "
         f"reply to, replay uses recorded replies only and reports misses (default: {default})",
     )
+
+
+def _grid_option(p: argparse.ArgumentParser, text: str) -> None:
+    p.add_argument("--grid", action="append", required=True, metavar="STEP.FIELD=V1,V2", help=text)
 
 
 def _objective_options(p: argparse.ArgumentParser) -> None:

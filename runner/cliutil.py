@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from runner.compile import CompiledBot, compile_file
 from runner.errors import ConfigError
@@ -73,6 +75,16 @@ def parse_data(bot: CompiledBot, values: list[str], strict: bool = True, flag: s
                 "(or STEP=PATH for a source that reads them all from one place)"
             )
     return data
+
+
+def cost_options(bot: CompiledBot, args: argparse.Namespace) -> dict[str, Any]:
+    """The executor overrides of the history options (see cli._history_options), as RunOptions keywords."""
+    return {
+        "fee_bps": args.fee_bps,
+        "slippage_bps": args.slippage_bps,
+        "entry_delay": args.entry_delay,
+        "funding": parse_data(bot, args.funding, flag="--funding"),
+    }
 
 
 def price(value: float) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from runner.cliutil import UsageError, load_bot, parse_data, parse_time
+from runner.cliutil import UsageError, cost_options, load_bot, parse_data, parse_time
 from runner.deployments import DeploymentConflict
 from runner.errors import BlockError, DataError
 from runner.runs import RunOptions, backtest
@@ -25,12 +25,9 @@ def run(args: argparse.Namespace) -> int:
             parse_data(bot, args.data),
             parse_time(args.start),
             parse_time(args.end),
-            args.fee_bps,
-            args.slippage_bps,
-            parse_data(bot, args.funding, flag="--funding"),
-            args.entry_delay,
             llm=args.llm,
             force=args.force,
+            **cost_options(bot, args),
         )
     except UsageError as exc:
         print(f"runner backtest: {exc}", file=sys.stderr)

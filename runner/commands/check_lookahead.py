@@ -7,8 +7,7 @@ import json
 import sys
 import time
 
-from runner.cliutil import UsageError, fmt_time, load_bot, parse_data, parse_time
-from runner.commands.sweep import cost_options
+from runner.cliutil import UsageError, cost_options, fmt_time, load_bot, parse_data, parse_time
 
 
 def run(args: argparse.Namespace) -> int:

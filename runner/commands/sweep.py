@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.cliutil import UsageError, load_bot, num, parse_data, parse_time, pct, table
+from runner.cliutil import UsageError, cost_options, load_bot, num, parse_data, parse_time, pct, table
 
 if TYPE_CHECKING:
     from runner.compile import CompiledBot
@@ -88,16 +88,6 @@ def run(args: argparse.Namespace) -> int:
         if args.report:
             print(f"report: {args.report}")
     return 1 if any("error" in r for r in results) else 0
-
-
-def cost_options(bot: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """The executor overrides given on the command line, as RunOptions keywords."""
-    return {
-        "fee_bps": args.fee_bps,
-        "slippage_bps": args.slippage_bps,
-        "entry_delay": args.entry_delay,
-        "funding": parse_data(bot, args.funding, flag="--funding"),
-    }
 
 
 def results_table(results: list[dict[str, Any]], names: list[str], objective: str) -> str:
