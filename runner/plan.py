@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-__all__ = ["ExitPlan", "Plan", "PlanError", "SymbolPlan", "parse_plan", "plan_schema"]
+__all__ = ["ExitPlan", "Plan", "PlanError", "SymbolPlan", "parse_plan", "parse_reply", "plan_schema"]
 
 Signal = Literal["buy", "sell", "hold", "close"]
 _SIGNALS = {
@@ -25,6 +25,7 @@ _SIGNALS = {
     "exit": "close",
 }
 _EXIT_FIELDS = ("stop_loss", "take_profit", "profit_target", "invalidation", "invalidation_condition")
+M = TypeVar("M", bound=BaseModel)
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
 
 
@@ -148,10 +149,15 @@ def _kind(value: Any) -> str:
 
 def parse_plan(text: str) -> Plan:
     """The plan in a reply's text (a fenced ```json block is unwrapped); PlanError says what is wrong."""
+    return parse_reply(text, Plan)
+
+
+def parse_reply(text: str, model: type[M]) -> M:
+    """The ``model`` in a reply's text: one JSON object, maybe in a ```json fence; PlanError says what is wrong."""
     fenced = _FENCE.match(text)
     body = fenced.group(1) if fenced else text.strip()
     if not body:
-        raise PlanError("the reply is empty; reply with the plan as one JSON object")
+        raise PlanError("the reply is empty; reply with one JSON object")
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -159,7 +165,7 @@ def parse_plan(text: str) -> Plan:
     if not isinstance(data, dict):
         raise PlanError(f"the reply must be a JSON object, got {_kind(data)}")
     try:
-        return Plan.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise PlanError("; ".join(_describe(e) for e in exc.errors(include_url=False))) from None
 

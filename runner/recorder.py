@@ -30,7 +30,7 @@ ORDER_COLUMNS = (
 LEDGER_COLUMNS = ("run_id", "t", "symbol", "kind", "amount", "client_id")
 LLM_COLUMNS = (
     "run_id", "t", "step_id", "attempt", "model", "prompt_hash", "prompt_system", "prompt_user", "response", "plan",
-    "error", "rejected", "tokens_in", "tokens_out", "cost_usd", "latency_ms", "source", "tries", "intents",
+    "error", "rejected", "tokens_in", "tokens_out", "cost_usd", "latency_ms", "source", "tries", "intents", "subject",
 )  # fmt: skip
 FILL_COLUMNS = ("run_id", "client_id", "t", "symbol", "side", "quantity", "price", "fee", "liquidity", "realized_pnl")
 
@@ -103,6 +103,7 @@ def llm_rows(run_id: str, t: int, calls: Sequence[LlmCall]) -> list[tuple[Any, .
             c.source,
             c.tries,
             c.intents,
+            c.subject or None,
         )
         for c in calls
     ]

@@ -268,7 +268,9 @@ def paper_summary(store: Store, run_id: str, cash: float) -> dict[str, Any]:
     summary["liquidations"] = liquidations["n"] if liquidations else 0
     summary["run_id"] = run_id
     calls = store.rows(
-        "SELECT attempt, source, error, tokens_in, tokens_out, cost_usd FROM llm_calls WHERE run_id = ?", (run_id,)
+        "SELECT attempt, source, error, tokens_in, tokens_out, cost_usd, COALESCE(subject, '') AS subject "
+        "FROM llm_calls WHERE run_id = ?",
+        (run_id,),
     )
     if calls:
         summary["llm"] = llm_summary(
@@ -278,7 +280,9 @@ def paper_summary(store: Store, run_id: str, cash: float) -> dict[str, Any]:
 
 
 def _has_llm(bot: CompiledBot) -> bool:
-    return any(step.uses == "planner.llm" for step in bot.steps)
+    from runner.llm import LLM_BLOCKS
+
+    return any(step.uses in LLM_BLOCKS for step in bot.steps)
 
 
 def llm_summary(calls: Sequence[LlmCall]) -> dict[str, Any]:
@@ -288,7 +292,7 @@ def llm_summary(calls: Sequence[LlmCall]) -> dict[str, Any]:
         "cached": sum(c.source == "cache" for c in calls),
         "misses": sum(c.source == "miss" for c in calls),
         "errors": sum(bool(c.error) for c in calls),
-        "repaired": sum(c.attempt == 2 and not c.error for c in calls),
+        "repaired": sum(c.attempt == 2 and not c.error and not c.subject for c in calls),
         "tokens_in": sum(c.tokens_in or 0 for c in calls),
         "tokens_out": sum(c.tokens_out or 0 for c in calls),
         "cost_usd": round(sum(c.cost_usd or 0.0 for c in calls if c.source == "live"), 6),

@@ -86,6 +86,7 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL, taken_by TEXT, taken_t INTEGER);
     CREATE INDEX controls_bot ON controls(bot, id);
     """,
+    "ALTER TABLE llm_calls ADD COLUMN subject TEXT;",
 ]
 
 

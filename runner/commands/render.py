@@ -9,6 +9,7 @@ import sys
 
 from runner.cliutil import UsageError, fmt_time, load_bot, parse_data, parse_time
 from runner.errors import BlockError, DataError
+from runner.llm import LLM_BLOCKS
 
 
 def run(args: argparse.Namespace) -> int:
@@ -16,8 +17,8 @@ def run(args: argparse.Namespace) -> int:
         bot = load_bot(args.bot)
         if bot is None:
             return 1
-        if not any(step.uses == "planner.llm" for step in bot.steps):
-            raise UsageError(f"{args.bot} has no planner.llm step: there is no prompt to render")
+        if not any(step.uses in LLM_BLOCKS for step in bot.steps):
+            raise UsageError(f"{args.bot} has no planner.llm or validator.llm_veto step: there is no prompt to render")
         data = parse_data(bot, args.data)
         at = parse_time(args.at)
     except UsageError as exc:

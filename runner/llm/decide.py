@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from runner.llm.budget import DAY_MS
 from runner.llm.cache import prompt_hash
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from runner.cycle import Cycle
     from runner.llm.cache import LlmCache
     from runner.llm.context import PromptContext
+    from runner.llm.step import LlmConfig
     from runner.types import Intent
 
 __all__ = ["Asker", "decide"]
@@ -39,40 +40,20 @@ def repair_prompt(error: str) -> str:
     )
 
 
-class AskSettings(Protocol):
-    """What asking needs from the planner's config."""
-
-    @property
-    def model(self) -> str: ...
-    @property
-    def api_base(self) -> str | None: ...
-    @property
-    def output(self) -> str: ...
-    @property
-    def temperature(self) -> float: ...
-    @property
-    def max_tokens(self) -> int: ...
-    @property
-    def timeout_s(self) -> float: ...
-    @property
-    def retries(self) -> int: ...
-    @property
-    def backoff_s(self) -> float: ...
-    @property
-    def budget_usd_per_day(self) -> float | None: ...
-
-
 @dataclass
 class Asker:
     """Gets a reply for a prompt: from the cache or the model as the run's mode says, within the budget."""
 
     step_id: str
-    config: AskSettings
+    config: LlmConfig
     api_key: str | None
     mode: str
     cache: LlmCache | None = None
     sleep: Callable[[float], None] = time.sleep
     call: Callable[[Request], Reply] = complete
+    schema: dict[str, Any] | None = None
+    """The JSON schema replies must follow (sent where the provider supports structured output); the plan's
+    by default."""
     recompute_until: int | None = None
     """A resumed run recomputes the cycles it recorded before it stopped, up to this time: their replies come
     from the cache (they were asked and paid for already), whatever the mode."""
@@ -149,7 +130,7 @@ class Asker:
     def _request(self, messages: Messages) -> Request:
         config = self.config
         if not self._format_known:
-            self._format = response_format(config.model, plan_schema(), config.output)
+            self._format = response_format(config.model, self.schema or plan_schema(), config.output)
             self._format_known = True
         return Request(
             config.model,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from runner.compile import CompiledBot
 from runner.cycle import Cycle
+from runner.llm import LLM_BLOCKS
 from runner.llm.record import LlmCall
 from runner.loop import BacktestClock, Window, drive
 from runner.runs import RunOptions, open_pipeline
@@ -48,7 +49,7 @@ def render_prompts(bot: CompiledBot, data: dict[str, str], at: int | None = None
     if limit is None or not closes:
         raise RenderError("the data has no bar at or before that time")
     t = max(closes)
-    steps = [s.every * 1000 for s in bot.steps if s.uses == "planner.llm" and s.every]
+    steps = [s.every * 1000 for s in bot.steps if s.uses in LLM_BLOCKS and s.every]
     step = max([every, *steps])
     t = t - t % step  # the cycle at or before ``at`` when the LLM steps run
     keep = _Keep()

@@ -9,7 +9,8 @@ __all__ = ["LlmCall"]
 
 @dataclass(slots=True)
 class LlmCall:
-    """A planner's request to a model and its outcome (``attempt`` 2 is the repair of attempt 1)."""
+    """A step's request to a model and its outcome: a planner's ``attempt`` 2 is the repair of attempt 1; a
+    veto numbers its questions of the cycle."""
 
     step_id: str
     model: str
@@ -33,3 +34,5 @@ class LlmCall:
     tries: int = 0
     """HTTP requests made for this attempt, retries of temporary errors included."""
     intents: int = 0
+    subject: str = ""
+    """What the call was about when a step asks more than once a cycle: the symbol, for a veto."""

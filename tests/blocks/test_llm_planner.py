@@ -589,7 +589,9 @@ def test_render_refuses_a_bot_without_an_llm_step(tmp_path: Path) -> None:
     code, _, err = run_cli("render", "bots/ema_cross.yaml", f"--data={data['BTC/USDT:USDT']}")
     assert (
         code == 2
-        and err == "runner render: bots/ema_cross.yaml has no planner.llm step: there is no prompt to render\n"
+        and err
+        == "runner render: bots/ema_cross.yaml has no planner.llm or validator.llm_veto step: "
+        "there is no prompt to render\n"
     )
 
 
