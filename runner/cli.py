@@ -184,7 +184,8 @@ def _history_options(p: argparse.ArgumentParser) -> None:
         action="append",
         required=True,
         metavar="FILE",
-        help="candles to replay (CSV, gzip or plain); SYMBOL=FILE for each symbol of a multi-symbol bot",
+        help="candles to replay (CSV, gzip or plain); SYMBOL=FILE for each symbol of a multi-symbol bot "
+        "(SYMBOL=none: that symbol has no data in this run, so it is never priced or traded)",
     )
     p.add_argument("--from", dest="start", metavar="TIME", help="first cycle that trades (UTC), e.g. 2025-05-10")
     p.add_argument("--to", dest="end", metavar="TIME", help="last cycle (UTC)")

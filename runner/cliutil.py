@@ -47,11 +47,16 @@ def parse_time(text: str | None) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
+NO_DATA = "none"
+"""The --data path of a symbol that has no data in this run."""
+
+
 def parse_data(bot: CompiledBot, values: list[str], strict: bool = True, flag: str = "--data") -> dict[str, str]:
     """``--data FILE`` for a one-symbol bot, ``--data SYMBOL=FILE`` per symbol, or ``--data STEP=PATH`` for a
     source that reads all its symbols from one place (source.subnets); bindings for symbols or steps the bot
     does not have are ignored unless strict. Paths are made absolute, so what a run records still names its
-    files from any directory."""
+    files from any directory. ``SYMBOL=none`` runs without that symbol's data: it never has a price, so nothing
+    can trade it (the recorded data says so)."""
     data: dict[str, str] = {}
     symbols = list(bot.spec.symbols)
     steps = {step.id for step in bot.steps if step.kind == "source"}
@@ -64,7 +69,7 @@ def parse_data(bot: CompiledBot, values: list[str], strict: bool = True, flag: s
                 raise UsageError(f"{flag} {value}: {bot.spec.bot} has no source step '{symbol}'")
         elif sep and "/" in symbol:
             if symbol in symbols:
-                data[symbol] = os.path.abspath(path)
+                data[symbol] = NO_DATA if path == NO_DATA else os.path.abspath(path)
             elif strict:
                 raise UsageError(f"{flag} {value}: {symbol} is not one of the bot's symbols ({', '.join(symbols)})")
         elif len(symbols) == 1:

@@ -25,6 +25,7 @@ from runner.types import Fill, Intent, LedgerEntry, Order, Verdict
 if TYPE_CHECKING:
     from runner.controls import Control
     from runner.llm.cache import LlmCache
+    from runner.trades import TradeBook
 
 
 class Feed(Protocol):
@@ -65,6 +66,8 @@ class BuildContext:
     """How LLM planners get replies: ``live``, ``cached`` (the cache first) or ``replay`` (the cache only)."""
     llm_cache: LlmCache | None = None
     """The replay cache of the run's store; None: nothing is cached."""
+    trade_book: TradeBook | None = None
+    """The run's round trips as they happen, kept only once a block asks for them (``book()``)."""
 
     @property
     def symbols(self) -> list[str]:
@@ -80,6 +83,14 @@ class BuildContext:
         index = self.slots[(step, name)] if name else next(i for (owner, _), i in self.slots.items() if owner == step)
         self.requested.add(index)
         return index
+
+    def book(self) -> TradeBook:
+        """The run's round trips, kept from now on as fills arrive."""
+        if self.trade_book is None:
+            from runner.trades import TradeBook
+
+            self.trade_book = TradeBook()
+        return self.trade_book
 
     def price_slots(self) -> tuple[int, int, int, int]:
         """Slots of open, high, low and close of the source that prices orders."""
@@ -276,6 +287,8 @@ class Pipeline:
                 fills = self.settle(sym, lanes[sym], cycle)
                 if fills:
                     cycle.fills.extend(fills)
+                    if self.ctx.trade_book is not None:
+                        self.ctx.trade_book.settled(fills, cycle.orders)
         updaters = self.updaters[source_id]
         for sym in symbols:
             update_all(updaters[sym], lanes[sym])
@@ -432,6 +445,8 @@ class Pipeline:
             if any(order in held for _, held in self.chains):
                 continue
             cycle.orders.append(order)
+            if self.ctx.trade_book is not None:
+                self.ctx.trade_book.sent((order,))
             if dry:
                 order.status, order.reason = "not_sent", "dry-run: validated and recorded, never sent"
             else:
@@ -453,6 +468,8 @@ class Pipeline:
             if previous.status == "filled":
                 head, rest = rest[0], rest[1:]
                 cycle.orders.append(head)
+                if self.ctx.trade_book is not None:
+                    self.ctx.trade_book.sent((head,))
                 self.executor.submit(head, cycle)
                 if rest:
                     waiting.append((head, rest))

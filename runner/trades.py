@@ -8,8 +8,11 @@ next one with the rest, at the same price. A trade's PnL is the sum of its closi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from runner.types import Fill, Order
 
 _DUST = 1e-12
 
@@ -30,6 +33,7 @@ class Trade:
     exit_price: float | None = None
     """Quantity-weighted price of the fills that reduced or closed the position."""
     exit_id: str = ""
+    entry_reason: str = ""
     exit_reason: str = ""
     pnl: float = 0.0
     fees: float = 0.0
@@ -58,6 +62,7 @@ class Trade:
             "fees": self.fees,
             "funding": self.funding,
             "fills": self.fills,
+            "entry_reason": self.entry_reason,
             "exit_reason": self.exit_reason,
             "entry_id": self.entry_id,
             "exit_id": self.exit_id,
@@ -71,7 +76,7 @@ def round_trips(
 ) -> list[Trade]:
     """Trades from fill rows (as in the ``fills`` table: client_id, t, symbol, side, quantity, price, fee,
     realized_pnl) in the order they happened; ``funding`` rows (t, symbol, amount) are credited to the trade
-    open at their time; ``reasons`` maps an order's client id to why it was sent (the exit reason)."""
+    open at their time; ``reasons`` maps an order's client id to why it was sent (the entry and exit reasons)."""
     reasons = reasons or {}
     trades: list[Trade] = []
     open_trades: dict[str, Trade] = {}
@@ -123,6 +128,7 @@ def _apply(
             _add(trade, signed, price, fee)
             return
     trade = Trade(symbol, "long" if signed > 0 else "short", fill["t"], price, 0.0, fill["client_id"])
+    trade.entry_reason = reasons.get(fill["client_id"], "")
     trades.append(trade)
     open_trades[symbol] = trade
     _add(trade, signed, price, fee)
@@ -136,3 +142,38 @@ def _add(trade: Trade, signed: float, price: float, fee: float) -> None:
     trade.quantity = max(trade.quantity, abs(trade._held))
     trade.fees += fee
     trade.fills += 1
+
+
+@dataclass
+class TradeBook:
+    """A running bot's round trips, kept as its fills arrive (by the rules of ``round_trips``, funding aside),
+    with the reasons of the orders that opened and closed them; what an LLM prompt shows as recent trades."""
+
+    trades: list[Trade] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)
+    _open: dict[str, Trade] = field(default_factory=dict)
+
+    def sent(self, orders: Iterable[Order]) -> None:
+        """Remember why each order was sent, for the trades its fills open or close."""
+        for order in orders:
+            self.reasons.setdefault(order.client_id, order.intent.reason)
+
+    def settled(self, fills: Iterable[Fill], orders: Iterable[Order]) -> None:
+        """Apply a bar's fills; ``orders`` are the cycle's, which include the executor's own exits."""
+        self.sent(orders)
+        for fill in fills:
+            row = {
+                "client_id": fill.client_id,
+                "t": fill.t,
+                "symbol": fill.symbol,
+                "side": fill.side,
+                "quantity": fill.quantity,
+                "price": fill.price,
+                "fee": fill.fee,
+                "realized_pnl": fill.realized_pnl,
+            }
+            _apply(row, self._open, self.trades, self.reasons)
+
+    def closed(self) -> list[Trade]:
+        """The finished trades, oldest first."""
+        return [t for t in self.trades if t.exit_t is not None]

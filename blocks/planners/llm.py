@@ -68,7 +68,7 @@ class Llm(Planner):
         assert isinstance(config, self.Config)
         steps, prices = prompt_slots(ctx, self.step_id)
         limits: dict[str, Any] = {"max_leverage": config.max_leverage, "symbols": ctx.symbols}
-        self._context = PromptContext(ctx.symbols, steps, prices, ctx.cash, limits, config.history)
+        self._context = PromptContext(ctx.symbols, steps, prices, ctx.cash, limits, config.history, ctx.book())
         self._close = prices.get("close")
         key = api_key(self.step_id, config, ctx.llm)
         self._asker: Asker = Asker(

@@ -68,7 +68,10 @@ class Candles(Source):
                 "venue adapters; pass --data FILE (or --data SYMBOL=FILE for each symbol)",
             )
         timeframe = parse_duration(config.timeframe) * 1000
-        series = {sym: resample(load_candles(ctx.data[sym]), timeframe) for sym in symbols}
+        priced = [sym for sym in symbols if ctx.data[sym] != "none"]  # --data SYMBOL=none: no data, no price
+        if not priced:
+            raise BlockError(self.step_id, "every symbol's data is none: there is nothing to replay")
+        series = {sym: resample(load_candles(ctx.data[sym]), timeframe) for sym in priced}
         if ctx.data_until is not None:
             series = {sym: until(s, ctx.data_until) for sym, s in series.items()}
         slots = [ctx.slots[(self.step_id, name)] for name in ("open", "high", "low", "close", "volume")]

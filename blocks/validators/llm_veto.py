@@ -55,7 +55,9 @@ class LlmVeto(Validator):
         config = self.config
         assert isinstance(config, self.Config)
         steps, prices = prompt_slots(ctx, self.step_id)
-        self._context = PromptContext(ctx.symbols, steps, prices, ctx.cash, {"symbols": ctx.symbols}, config.history)
+        self._context = PromptContext(
+            ctx.symbols, steps, prices, ctx.cash, {"symbols": ctx.symbols}, config.history, ctx.book()
+        )
         self._close = prices.get("close")
         key = api_key(self.step_id, config, ctx.llm)
         self._asker: Asker = Asker(

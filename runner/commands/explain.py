@@ -80,8 +80,9 @@ def _explain(store: Store, client_id: str, run_id: str | None) -> int:
             + (f", note: {decision['note']}" if decision["note"] else "")
         )
     calls = store.rows(
-        "SELECT * FROM llm_calls WHERE run_id = ? AND t = ? AND step_id = ? ORDER BY attempt",
-        (order["run_id"], order["t"], order["step_id"]),
+        "SELECT * FROM llm_calls WHERE run_id = ? AND t = ? AND (step_id = ? OR subject = ?) ORDER BY step_id != ?, "
+        "step_id, attempt",
+        (order["run_id"], order["t"], order["step_id"], order["symbol"], order["step_id"]),
     )
     lines.extend(llm_lines(calls))
     snapshot = json.loads(deployment["snapshot"])
@@ -89,7 +90,8 @@ def _explain(store: Store, client_id: str, run_id: str | None) -> int:
     lines.append(f"run {order['run_id']} ({order['run_kind']}, started {order['started_at']})")
     lines.append(f"deployment {deployment['id']}  config {deployment['config_id']}")
     if step is not None:
-        lines.append(f"  step {step['id']}: {step['uses']} with {json.dumps(step['with'], sort_keys=True)}")
+        settings = json.dumps({k: _brief(v) for k, v in step["with"].items()}, sort_keys=True, ensure_ascii=False)
+        lines.append(f"  step {step['id']}: {step['uses']} with {settings}")
     if len(found) > 1:
         lines.append(
             f"({len(found) - 1} other run(s) have an order with this id: same deployment, cycle and step; "
@@ -99,14 +101,23 @@ def _explain(store: Store, client_id: str, run_id: str | None) -> int:
     return 0
 
 
+def _brief(value: Any) -> Any:
+    """A setting as explain shows it: a long text (a prompt template) cut to its start and length."""
+    if isinstance(value, str) and len(value) > 80:
+        return f"{excerpt(value, 60)} ({len(value):,} chars)"
+    return value
+
+
 def llm_lines(calls: list[dict[str, Any]]) -> list[str]:
     """The model calls behind a decision: prompt hash and excerpt, model, reply excerpt, tokens, cost, latency."""
     lines = []
     for call in calls:
         cost = f"${call['cost_usd']:.6f}" if call["cost_usd"] is not None else "cost unknown"
         latency = f"{call['latency_ms']:,.0f} ms" if call["latency_ms"] is not None else "-"
+        about = f" on {call['subject']}" if call.get("subject") else ""
         lines.append(
-            f"llm call {call['attempt']} ({call['source']}): {call['model']}, tokens {call['tokens_in'] or 0} in / "
+            f"llm call {call['attempt']}{about} by '{call['step_id']}' ({call['source']}): {call['model']}, "
+            f"tokens {call['tokens_in'] or 0} in / "
             f"{call['tokens_out'] or 0} out, {cost}, {latency}"
         )
         lines.append(f"  prompt sha256 {call['prompt_hash'][:16]}: {excerpt(call['prompt_user'])}")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runner.cycle import Cycle
+    from runner.trades import Trade, TradeBook
     from runner.types import Intent
 
 __all__ = ["CONTEXT_NAMES", "PromptContext", "base_of"]
@@ -27,9 +28,11 @@ CONTEXT_NAMES = (
     "invocation",
     "last_error",
     "decisions",
+    "trades",
 )
-"""The top-level names every prompt may use; each earlier step's id is one too (unless it is one of these).
-``decisions`` lists this planner's recent intents (time, coin, action, quantity, leverage, reason), oldest first."""
+"""The top-level names every prompt may use; each earlier step's id with outputs is one too (unless it is one of
+these). ``decisions`` lists this planner's recent intents (time, coin, action, quantity, leverage, reason) and
+``trades`` the run's last closed round trips (result, return, hold time, entry and exit reasons), oldest first."""
 
 _PRICES = ("open", "high", "low", "close", "volume")
 
@@ -55,9 +58,14 @@ class PromptContext:
     start_cash: float
     limits: Mapping[str, Any]
     history: int = 10
+    book: TradeBook | None = None
+    """The run's round trips, for ``trades`` and the performance figures."""
+    recent_trades: int = 10
     invocations: int = 0
     _rows: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
     _decisions: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=20))
+    _times: list[int] = field(default_factory=list)
+    _equity: list[float] = field(default_factory=list)
 
     def remember(self, t: int, intents: Sequence[Intent]) -> None:
         """Keep the intents a plan became (newest last) for the next prompts' ``decisions``."""
@@ -84,6 +92,7 @@ class PromptContext:
         market = {sym: self._market(sym, cycle, steps) for sym in self.symbols}
         account = cycle.account()
         positions = [self._position(sym, p, market) for sym, p in account.positions.items() if p.quantity]
+        closed = self.book.closed() if self.book is not None else []
         context: dict[str, Any] = {step: values for step, values in steps.items() if step not in CONTEXT_NAMES}
         context.update(
             now=fmt_time(cycle.t),
@@ -102,16 +111,35 @@ class PromptContext:
             },
             positions=positions,
             limits=dict(self.limits),
-            performance={
-                "return_pct": account.equity / self.start_cash - 1 if self.start_cash else 0.0,
-                "realized_pnl": sum(p.realized_pnl for p in account.positions.values()),
-                "fees": account.fees,
-            },
+            performance=self._performance(cycle.t, account),
             invocation=self.invocations,
             last_error=last_error,
             decisions=list(self._decisions),
+            trades=[_trade(t) for t in closed[-self.recent_trades :]] if self.recent_trades else [],
         )
         return context
+
+    def _performance(self, t: int, account: Any) -> dict[str, Any]:
+        """Return, PnL, fees, trade statistics, and Sharpe and max drawdown of the equity at each invocation."""
+        from runner.metrics import curve_stats, trade_stats
+
+        self._times.append(t)
+        self._equity.append(account.equity)
+        closed = self.book.closed() if self.book is not None else []
+        trades = trade_stats([trade.pnl for trade in closed])
+        curve = curve_stats(self._times, self._equity, self.start_cash)
+        return {
+            "return_pct": account.equity / self.start_cash - 1 if self.start_cash else 0.0,
+            "realized_pnl": sum(p.realized_pnl for p in account.positions.values()),
+            "fees": account.fees,
+            "trades": trades["trades"],
+            "win_rate": trades["win_rate_pct"] / 100,
+            "profit_factor": trades["profit_factor"],
+            "avg_win": trades["avg_win"],
+            "avg_loss": trades["avg_loss"],
+            "sharpe": curve["sharpe"],
+            "max_drawdown": curve["max_drawdown_pct"] / 100,
+        }
 
     @staticmethod
     def _value(lane: list[Any], outputs: Mapping[str, int]) -> Any:
@@ -154,3 +182,24 @@ class PromptContext:
             "invalidation": p.invalidation,
             "opened": fmt_time(p.opened_t) if p.opened_t is not None else None,
         }
+
+
+def _trade(trade: Trade) -> dict[str, Any]:
+    cost = trade.entry_price * trade.quantity
+    return {
+        "symbol": trade.symbol,
+        "coin": base_of(trade.symbol),
+        "side": trade.side,
+        "result": "win" if trade.pnl > 0 else "loss",
+        "entry_time": fmt_time(trade.entry_t),
+        "exit_time": fmt_time(trade.exit_t) if trade.exit_t is not None else None,
+        "entry_price": trade.entry_price,
+        "exit_price": trade.exit_price,
+        "quantity": trade.quantity,
+        "pnl": trade.pnl,
+        "return_pct": trade.pnl / cost if cost else 0.0,
+        "hold_minutes": (trade.hold_ms or 0) / 60_000,
+        "fees": trade.fees,
+        "entry_reason": trade.entry_reason,
+        "exit_reason": trade.exit_reason,
+    }

@@ -495,7 +495,7 @@ def test_explain_shows_the_model_call_behind_an_order(tmp_path: Path) -> None:
     with contextlib.redirect_stdout(out):
         assert main(["explain", order["client_id"], "--db", str(db)]) == 0
     text = out.getvalue()
-    assert "llm call 1 (live): openai/gpt-4o-mini, tokens 1200 in / 300 out, $0.000360" in text
+    assert "llm call 1 by 'plan' (live): openai/gpt-4o-mini, tokens 1200 in / 300 out, $0.000360" in text
     assert "  prompt sha256 " in text and "BTC " in text
     assert '  response: {"positions": [{"symbol": "BTC", "signal": "buy"' in text
 

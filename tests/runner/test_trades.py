@@ -63,3 +63,29 @@ def test_symbols_are_tracked_apart() -> None:
     rows = [fill(1, "buy", 1.0, 10.0), {**fill(2, "sell", 2.0, 50.0), "symbol": "ETH/USDT"}, fill(3, "sell", 1.0, 11.0)]
     trades = round_trips(rows)
     assert [(t.symbol, t.side, t.exit_t) for t in trades] == [("BTC/USDT", "long", 3), ("ETH/USDT", "short", None)]
+
+
+def test_a_trade_book_kept_fill_by_fill_matches_round_trips_and_keeps_both_reasons() -> None:
+    from runner.trades import TradeBook
+    from runner.types import Fill, Intent, Order
+
+    rows = [
+        fill(1, "buy", 1.0, 100.0, fee=0.1),
+        fill(2, "buy", 3.0, 120.0, fee=0.3),
+        fill(3, "sell", 2.0, 130.0, fee=0.2, pnl=29.6),
+        fill(4, "sell", 5.0, 110.0, fee=0.5, pnl=-10.4),  # flips: 2 close the long, 3 open a short
+    ]
+    orders = [
+        Order(r["client_id"], r["t"], r["symbol"], Intent(r["symbol"], "order", reason=f"why {r['t']}")) for r in rows
+    ]
+    book = TradeBook()
+    book.sent(orders[:1])
+    book.settled([Fill(**r) for r in rows[:2]], orders[1:2])  # the second order known only from its cycle
+    book.settled([Fill(**r) for r in rows[2:]], orders[2:])
+    expected = round_trips(rows, reasons={o.client_id: o.intent.reason for o in orders})
+    assert [t.record() for t in book.trades] == [t.record() for t in expected]
+    assert [(t.side, t.entry_reason, t.exit_reason) for t in book.trades] == [
+        ("long", "why 1", "why 4"),
+        ("short", "why 4", ""),
+    ]
+    assert [t.side for t in book.closed()] == ["long"]
