@@ -29,8 +29,10 @@ settings.load_profile("runner")
 
 @pytest.fixture(autouse=True, scope="session")
 def _own_candle_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Tests (and the commands they start) never read or fill the user's candle cache."""
+    """Tests (and the commands they start) never read or fill the user's candle cache, and run under no house
+    rules but their own."""
     os.environ["RUNNER_CACHE_DIR"] = str(tmp_path_factory.mktemp("candle-cache"))
+    os.environ.pop("RUNNER_RISK", None)
 
 
 def compile_yaml(text: str, file: str = "bot.yaml") -> CompiledBot:
