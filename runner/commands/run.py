@@ -144,6 +144,12 @@ def _printer(name: str, lock: threading.Lock, quiet: bool, house: set[str]) -> A
                 f"{when}  {name}  fill     {fill.side} {fill.quantity:.6g} {fill.symbol} @ {price(fill.price)}"
                 f"  fee {fill.fee:,.2f}{pnl}"
             )
+        # Breaker trips and resets, halts, operator commands, liquidations (the error line says a block_error).
+        lines += [
+            f"{when}  {name}  {kind:<8} {message}"
+            for kind, message in cycle.events
+            if not kind.startswith("llm_") and kind != "block_error"
+        ]
         if cycle.error:
             lines.append(f"{when}  {name}  error    {cycle.error}")
         if not lines:
