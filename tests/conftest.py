@@ -14,6 +14,7 @@ from hypothesis import settings
 from runner.compile import CompiledBot, compile_text
 from runner.errors import ConfigError, ConfigIssue
 from runner.registry import Registry
+from runner.risk import HouseRules
 
 ROOT = Path(__file__).resolve().parent.parent
 BOTS = ROOT / "bots"
@@ -35,9 +36,9 @@ def _own_candle_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ.pop("RUNNER_RISK", None)
 
 
-def compile_yaml(text: str, file: str = "bot.yaml") -> CompiledBot:
-    """Compile dedented YAML text with the installed blocks."""
-    return compile_text(textwrap.dedent(text), file, _REGISTRY)
+def compile_yaml(text: str, file: str = "bot.yaml", risk: HouseRules | None = None) -> CompiledBot:
+    """Compile dedented YAML text with the installed blocks (and the house rules of ``risk``)."""
+    return compile_text(textwrap.dedent(text), file, _REGISTRY, risk)
 
 
 def issues_of(text: str, file: str = "bot.yaml") -> list[ConfigIssue]:

@@ -10,6 +10,7 @@ import pytest
 from conftest import compile_yaml, real_candles
 
 from runner.cycle import Cycle
+from runner.risk import compile_risk
 from runner.runs import RunOptions, paper
 from runner.store import Store
 
@@ -53,15 +54,30 @@ def _rows(db: Path, sql: str, *params: object) -> list[dict[str, Any]]:
         store.close()
 
 
+def _bot(block: str, config: str, house: bool) -> Any:
+    """The guarded bot, its breaker in its own pipeline or in a risk file (a house rule)."""
+    text = GUARDED.format(block=block, config=config)
+    if not house:
+        return compile_yaml(text)
+    guard = next(line for line in text.splitlines() if "id: guard" in line)
+    rules = compile_risk(f"risk:\n{guard}\n", "house.yaml")
+    return compile_yaml(text.replace(guard + "\n", ""), risk=rules)
+
+
 @pytest.mark.parametrize(
-    ("block", "config", "lasts"),
+    ("block", "config", "lasts", "house"),
     [
-        ("validator.daily_loss", "{max_loss_pct: 1}", "day"),
-        ("validator.drawdown", "{max_drawdown_pct: 3}", "run"),
+        ("validator.daily_loss", "{max_loss_pct: 1}", "day", False),
+        ("validator.drawdown", "{max_drawdown_pct: 3}", "run", False),
+        ("validator.daily_loss", "{max_loss_pct: 1}", "day", True),
     ],
+    ids=["daily_loss", "drawdown", "house_daily_loss"],
 )
-def test_a_tripped_breaker_stays_tripped_across_a_restart(tmp_path: Path, block: str, config: str, lasts: str) -> None:
-    bot = compile_yaml(GUARDED.format(block=block, config=config))
+def test_a_tripped_breaker_stays_tripped_across_a_restart(
+    tmp_path: Path, block: str, config: str, lasts: str, house: bool
+) -> None:
+    bot = _bot(block, config, house)
+    assert [s.id for s in bot.steps if s.house] == (["guard"] if house else [])
     data = real_candles(tmp_path, 4 * 1440)
     clean, db = tmp_path / "clean.db", tmp_path / "restarted.db"
     reference = _paper(clean, bot, data)
