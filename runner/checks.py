@@ -23,20 +23,35 @@ _ORDER_RULE = {
 
 
 def check_unique_ids(ctx: CompileContext) -> Iterator[ConfigIssue]:
-    """Step ids are unique."""
-    first: dict[str, StepInfo] = {}
+    """Step ids are unique within their file (a house rule against the bot's steps: check_house_ids)."""
+    first: dict[tuple[bool, str], StepInfo] = {}
     for step in ctx.steps:
         if step.id is None:
             continue
-        if step.id in first:
-            line = ctx.doc.position((*first[step.id].path, "id"))[0]
+        key = (step.house, step.id)
+        if key in first:
+            line = ctx.position((*first[key].path, "id"))[0]
             yield ctx.issue(
                 (*step.path, "id"),
                 f"duplicate step id '{step.id}' (first at line {line})",
                 "give every step its own id",
             )
         else:
-            first[step.id] = step
+            first[key] = step
+
+
+def check_house_ids(ctx: CompileContext) -> Iterator[ConfigIssue]:
+    """No house rule has the id of one of the bot's own steps: verdicts, events and order ids name steps."""
+    own = {step.id: step for step in ctx.steps if step.id is not None and not step.house}
+    for step in ctx.steps:
+        clash = own.get(step.id) if step.house and step.id is not None else None
+        if clash is not None:
+            line = ctx.position((*clash.path, "id"))[0]
+            yield ctx.issue(
+                (*step.path, "id"),
+                f"house rule '{step.id}' has the id of a step of {ctx.doc.file} (line {line})",
+                f"rename one of them; house rules are often prefixed, e.g. house_{step.id}",
+            )
 
 
 def check_shape(ctx: CompileContext) -> Iterator[ConfigIssue]:
@@ -97,7 +112,7 @@ def _check_reference(
         yield ctx.issue(path, f"unknown step '{target_id}'", hint)
         return
     if target.index > step.index:
-        line = ctx.doc.position(target.path)[0]
+        line = ctx.position(target.path)[0]
         yield ctx.issue(
             path,
             f"'{target_id}' is defined later (line {line}); a step can only read earlier steps",
@@ -208,6 +223,7 @@ def check_live(ctx: CompileContext) -> Iterator[ConfigIssue]:
 
 CHECKS: tuple[Check, ...] = (
     check_unique_ids,
+    check_house_ids,
     check_shape,
     check_references,
     check_cadence,

@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("validate", help="compile bot files and report every problem with file:line:col")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="bot files, directories or glob patterns")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="bot files, directories or glob patterns")
+    _risk_option(p, "check this risk file, and every bot with its house rules")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
 
     p = sub.add_parser("blocks", help="list the installed blocks, or document one")
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backtest", help="replay history through a bot and summarise the run")
     p.add_argument("bot", metavar="BOT", help="a bot file")
     _history_options(p)
+    _risk_option(p, "house rules: the validator steps of this risk file run after the bot's own")
     _llm_option(p, "cached")
     p.add_argument("--report", metavar="FILE", help="also write the run's self-contained HTML report")
     p.add_argument(
@@ -87,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=0, help="replay speed: 60 plays a minute per second; 0 = no waiting")
     p.add_argument("--from", dest="start", metavar="TIME", help="first cycle that trades (UTC)")
     p.add_argument("--until", metavar="TIME", help="stop after the cycle at this time (UTC)")
+    _risk_option(p, "house rules: the validator steps of this risk file run in every bot, after its own")
     _llm_option(p, "live")
     p.add_argument("--once", action="store_true", help="run one cycle, record it and exit")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
@@ -174,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("snapshot", help="print the resolved config of a bot file and its config_id")
     p.add_argument("path", metavar="FILE", help="a bot file")
+    _risk_option(p, "with the house rules of this risk file, as run and backtest would deploy it")
     return parser
 
 
@@ -204,6 +208,10 @@ def _history_options(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="funding history of a perp; SYMBOL=FILE per symbol",
     )
+
+
+def _risk_option(p: argparse.ArgumentParser, text: str) -> None:
+    p.add_argument("--risk", metavar="FILE", help=f"{text} (default: $RUNNER_RISK)")
 
 
 def _llm_option(p: argparse.ArgumentParser, default: str) -> None:

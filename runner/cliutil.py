@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.compile import CompiledBot, compile_file
-from runner.errors import ConfigError
+from runner.errors import ConfigError, ConfigIssue
 from runner.spec import STEP_ID_PATTERN
 
 STEP_ID = re.compile(STEP_ID_PATTERN)
@@ -20,16 +20,54 @@ class UsageError(Exception):
     """Wrong command-line input: printed and exit code 2."""
 
 
-def load_bot(path: str) -> CompiledBot | None:
-    """Compile a bot file, printing its problems (and returning None) when it does not compile."""
-    try:
-        return compile_file(path)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return None
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
+def load_bot(path: str, risk: str | None = None) -> CompiledBot | None:
+    """Compile a bot file (with the house rules of the risk file ``risk``), printing its problems (and
+    returning None) when it does not compile."""
+    bots = load_bots([path], risk)
+    return bots[0] if bots else None
+
+
+def load_bots(paths: list[str], risk: str | None = None) -> list[CompiledBot] | None:
+    """Compile bot files, each with the house rules of the risk file ``risk``; prints every problem once (a
+    problem of the risk file once, however many bots meet it) and returns None if any file has one."""
+    rules = None
+    if risk is not None:
+        from runner.risk import load_risk
+
+        try:
+            rules = load_risk(risk)
+        except ConfigError as exc:
+            _print_issues(exc.issues)
+            return None
+        except OSError as exc:
+            raise UsageError(f"risk file {risk}: {exc.strerror}") from None
+    bots: list[CompiledBot] = []
+    issues: list[ConfigIssue] = []
+    for path in paths:
+        try:
+            bots.append(compile_file(path, risk=rules))
+        except ConfigError as exc:
+            issues += exc.issues
+        except OSError as exc:
+            raise UsageError(f"{path}: {exc.strerror}") from None
+    _print_issues(issues)
+    return None if issues else bots
+
+
+def _print_issues(issues: list[ConfigIssue]) -> None:
+    for issue in dict.fromkeys(issues):
+        print(issue, file=sys.stderr)
+
+
+def house_rule_ids(snapshot: dict[str, Any]) -> list[str]:
+    """The ids of the house rules a deployment runs, in order (none without a risk file)."""
+    return [step["id"] for step in snapshot.get("risk", ())]
+
+
+def house_rules_line(bot: CompiledBot) -> str:
+    """Which house rules a bot runs under, for the operator: empty without a risk file."""
+    ids = house_rule_ids(bot.snapshot)
+    return f"house rules of {bot.risk_file}: {', '.join(ids)}" if ids else ""
 
 
 def parse_time(text: str | None) -> int | None:

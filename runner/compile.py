@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -21,12 +21,17 @@ from runner.snapshot import config_id
 from runner.spec import USES_PATTERN, BotHeader, StepSpec
 from runner.yaml_source import Document, load_yaml
 
+if TYPE_CHECKING:
+    from runner.risk import HouseRules
+
 USES = re.compile(USES_PATTERN)
 
 
 @dataclass
 class StepInfo:
-    """A pipeline step as far as it compiled; ``config`` is None when its ``with:`` is invalid."""
+    """A pipeline step as far as it compiled; ``config`` is None when its ``with:`` is invalid. ``index`` is its
+    place in the pipeline that runs, ``path`` where it is written: ``pipeline[i]`` of the bot file, or
+    ``risk[i]`` of a risk file for a house rule."""
 
     index: int
     id: str | None
@@ -36,10 +41,15 @@ class StepInfo:
     config: BlockConfig | None = None
     every: int | None = None
     on_error: str = "skip_cycle"
+    path: Path = ()
+
+    def __post_init__(self) -> None:
+        self.path = self.path or ("pipeline", self.index)
 
     @property
-    def path(self) -> Path:
-        return ("pipeline", self.index)
+    def house(self) -> bool:
+        """Whether this step is a house rule from a risk file."""
+        return self.path[:1] == ("risk",)
 
     @property
     def kind(self) -> str | None:
@@ -56,9 +66,19 @@ class CompileContext:
     registry: Registry
     hidden: set[Path] = field(default_factory=set)
     every: int | None = None
+    risk: Document | None = None
+    """The risk file whose house rules run in this pipeline; paths under ``risk`` are positions in it."""
+
+    def document(self, path: Path) -> Document:
+        """The file a path points into: the risk file for ``risk[...]``, else the bot file."""
+        return self.risk if self.risk is not None and path[:1] == ("risk",) else self.doc
 
     def issue(self, path: Path, message: str, hint: str = "", at_key: bool = False) -> ConfigIssue:
-        return self.doc.issue(path, message, hint, at_key)
+        return self.document(path).issue(path, message, hint, at_key)
+
+    def position(self, path: Path) -> tuple[int, int]:
+        """Line and column of ``path`` in its file."""
+        return self.document(path).position(path)
 
     def step(self, step_id: str) -> StepInfo | None:
         return next((s for s in self.steps if s.id == step_id), None)
@@ -74,25 +94,35 @@ class CompiledBot:
     every: int
     snapshot: dict[str, Any]
     config_id: str
+    risk_file: str | None = None
+    """The risk file whose house rules this bot runs, if any."""
 
 
-def compile_file(path: str | FsPath, registry: Registry | None = None) -> CompiledBot:
-    """Compile the bot file at ``path``; raises ConfigError listing every problem."""
-    name = str(path)
+def compile_file(path: str | FsPath, registry: Registry | None = None, risk: HouseRules | None = None) -> CompiledBot:
+    """Compile the bot file at ``path`` (with the house rules of ``risk``); raises ConfigError listing every
+    problem."""
+    return compile_text(read_text(path), str(path), registry, risk)
+
+
+def read_text(path: str | FsPath) -> str:
+    """A config file's text; raises ConfigError if it is not UTF-8 and OSError if it cannot be read."""
     try:
-        text = FsPath(path).read_text(encoding="utf-8")
+        return FsPath(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError([ConfigIssue(name, 1, 1, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    return compile_text(text, name, registry)
+        problem = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise ConfigError([ConfigIssue(str(path), 1, 1, "", problem)]) from None
 
 
-def compile_text(text: str, file: str = "<bot>", registry: Registry | None = None) -> CompiledBot:
-    """Compile bot file text; raises ConfigError listing every problem, in file order."""
+def compile_text(
+    text: str, file: str = "<bot>", registry: Registry | None = None, risk: HouseRules | None = None
+) -> CompiledBot:
+    """Compile bot file text (with the house rules of ``risk``); raises ConfigError listing every problem, in
+    file order."""
     registry = registry or Registry.discover()
     try:
-        return _compile(text, file, registry)
+        return _compile(text, file, registry, risk)
     except ConfigError as exc:
-        raise ConfigError(hide_secrets(exc.issues, text)) from None
+        raise ConfigError(hide_secrets(exc.issues, text if risk is None else f"{text}\n{risk.text}")) from None
 
 
 def hide_secrets(issues: list[ConfigIssue], text: str) -> list[ConfigIssue]:
@@ -110,7 +140,7 @@ def hide_secrets(issues: list[ConfigIssue], text: str) -> list[ConfigIssue]:
     return [replace(i, path=clean(i.path), message=clean(i.message), hint=clean(i.hint)) for i in issues]
 
 
-def _compile(text: str, file: str, registry: Registry) -> CompiledBot:
+def _compile(text: str, file: str, registry: Registry, risk: HouseRules | None) -> CompiledBot:
     from runner.checks import CHECKS
 
     doc = load_yaml(text, file)
@@ -136,15 +166,18 @@ def _compile(text: str, file: str, registry: Registry) -> CompiledBot:
             )
         )
 
-    header = _validate(BotHeader, doc.data, (), doc, hidden, issues)
+    header = validate_model(BotHeader, doc.data, (), doc, hidden, issues)
     raw_steps = doc.data.get("pipeline")
     steps = [
-        _compile_step(i, raw, doc, registry, hidden, issues)
+        compile_step(i, raw, doc, registry, hidden, issues)
         for i, raw in enumerate(raw_steps if isinstance(raw_steps, list) else [])
     ]
-    ctx = CompileContext(doc, header, steps, registry, hidden)
+    if risk is not None:
+        steps = with_house_rules(steps, risk.steps)
+    ctx = CompileContext(doc, header, steps, registry, hidden, risk=risk.doc if risk else None)
     for step in steps:
-        if step.block is not None and step.config is not None:
+        # A house rule read its files when its risk file loaded, relative to that file.
+        if step.block is not None and step.config is not None and not step.house:
             issues.extend(step.block.include(step, ctx))
     for check in CHECKS:
         issues.extend(check(ctx))
@@ -153,12 +186,23 @@ def _compile(text: str, file: str, registry: Registry) -> CompiledBot:
             issues.extend(step.block.check(step, ctx))
     if issues or header is None or ctx.every is None:
         raise ConfigError(sort_issues(issues))
-    return _finish(file, header, steps, ctx.every)
+    return _finish(file, header, steps, ctx.every, risk.file if risk else None)
 
 
-def _validate(
+def with_house_rules(steps: list[StepInfo], house: Iterable[StepInfo]) -> list[StepInfo]:
+    """The bot's steps with (copies of) the house rules inserted before its first executor, after its own
+    validators; every step's ``index`` is its place in the result."""
+    at = next((i for i, s in enumerate(steps) if s.kind == "executor"), len(steps))
+    combined = [*steps[:at], *(replace(h) for h in house), *steps[at:]]
+    for index, step in enumerate(combined):
+        step.index = index
+    return combined
+
+
+def validate_model(
     model: type[BaseModel], data: Any, prefix: Path, doc: Document, hidden: set[Path], issues: list[ConfigIssue]
 ) -> Any:
+    """``data`` as ``model``, or None with its problems added to ``issues`` at their places in ``doc``."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -180,13 +224,20 @@ def _translate(
         yield doc.issue(path, message, hint, at_key=error["type"] == "extra_forbidden")
 
 
-def _compile_step(
-    index: int, raw: Any, doc: Document, registry: Registry, hidden: set[Path], issues: list[ConfigIssue]
+def compile_step(
+    index: int,
+    raw: Any,
+    doc: Document,
+    registry: Registry,
+    hidden: set[Path],
+    issues: list[ConfigIssue],
+    section: str = "pipeline",
 ) -> StepInfo:
-    path: Path = ("pipeline", index)
+    """Phase 1 for one step written at ``section[index]``: its own shape, its block, its ``with:``."""
+    path: Path = (section, index)
     raw_id = raw.get("id") if isinstance(raw, dict) else None
-    info = StepInfo(index, raw_id if isinstance(raw_id, str) else None, None)
-    spec: StepSpec | None = _validate(StepSpec, raw, path, doc, hidden, issues)
+    info = StepInfo(index, raw_id if isinstance(raw_id, str) else None, None, path=path)
+    spec: StepSpec | None = validate_model(StepSpec, raw, path, doc, hidden, issues)
     # A wrong id or every: must not hide what is wrong with the block and its config.
     uses = spec.uses if spec else _raw_field(raw, "uses", str)
     settings = spec.with_ if spec else _raw_field(raw, "with", dict)
@@ -210,7 +261,7 @@ def _compile_step(
         issues.append(doc.issue((*path, "uses"), str(exc), "reinstall the package that provides it"))
         return info
     before = len(issues)
-    config = _validate(info.block.Config, settings or {}, (*path, "with"), doc, hidden, issues)
+    config = validate_model(info.block.Config, settings or {}, (*path, "with"), doc, hidden, issues)
     if config is not None:
         issues.extend(_secret_fields(config, (*path, "with"), hidden, doc))
         if len(issues) == before and spec is not None:
@@ -267,8 +318,9 @@ def _get(data: Any, path: Path) -> Any:
     return data
 
 
-def _finish(file: str, header: BotHeader, steps: list[StepInfo], every: int) -> CompiledBot:
-    pipeline = []
+def _finish(file: str, header: BotHeader, steps: list[StepInfo], every: int, risk_file: str | None) -> CompiledBot:
+    pipeline: list[dict[str, Any]] = []
+    house: list[dict[str, Any]] = []
     blocks: dict[str, str] = {}
     for step in steps:
         assert step.config is not None and step.entry is not None and step.uses is not None
@@ -281,7 +333,7 @@ def _finish(file: str, header: BotHeader, steps: list[StepInfo], every: int) -> 
             item["every"] = format_duration(step.every)
         if step.on_error != "skip_cycle":
             item["on_error"] = step.on_error  # written only when set: older snapshots stay as they were
-        pipeline.append(item)
+        (house if step.house else pipeline).append(item)
         blocks[step.uses] = f"{step.entry.dist} {step.entry.version}"
     # mode and description are left out: a backtest, a paper and a live run of the same file are
     # one deployment, and editing prose does not change what the bot does.
@@ -294,4 +346,6 @@ def _finish(file: str, header: BotHeader, steps: list[StepInfo], every: int) -> 
         "pipeline": pipeline,
         "blocks": dict(sorted(blocks.items())),
     }
-    return CompiledBot(file, header, tuple(steps), every, snapshot, config_id(snapshot))
+    if house:
+        snapshot["risk"] = house  # only with house rules: a bot run without them keeps its config_id
+    return CompiledBot(file, header, tuple(steps), every, snapshot, config_id(snapshot), risk_file)

@@ -15,9 +15,16 @@ class DeploymentConflict(Exception):
     def __init__(self, bot: str, version: str, changes: list[str]) -> None:
         self.bot, self.version, self.changes = bot, version, changes
         lines = "\n".join(f"  {c}" for c in changes)
+        # A change of house rules alone is the operator's, not the bot author's: say where it comes from.
+        house = (
+            "the house rules (--risk FILE or $RUNNER_RISK) are part of a deployment's config: run it under the "
+            "rules it was deployed with, or "
+            if any(c[2:].startswith("risk") for c in changes)
+            else ""
+        )
         super().__init__(
             f"{bot} {version} is already deployed with a different config:\n{lines}\n"
-            f"bump the version (e.g. to {_next_patch(version)}) to deploy these changes"
+            f"{house}bump the version (e.g. to {_next_patch(version)}) to deploy these changes"
         )
 
 

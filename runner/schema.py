@@ -1,4 +1,5 @@
-"""JSON Schemas generated from the models: the bot file (with every block's config) and each block."""
+"""JSON Schemas generated from the models: the bot file (with every block's config), the risk file and each
+block."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from runner.block import Block
 from runner.registry import Registry
-from runner.spec import BotSpec
+from runner.spec import BotSpec, RiskSpec
 
 SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
 
@@ -24,10 +25,24 @@ def block_schema(name: str, block: type[Block]) -> dict[str, Any]:
 
 def bot_schema(registry: Registry) -> dict[str, Any]:
     """The bot file schema; each step's ``with:`` is checked against its block's schema by ``uses``."""
-    schema = BotSpec.model_json_schema(by_alias=True)
+    schema = _with_steps(BotSpec.model_json_schema(by_alias=True), registry, registry.names())
+    schema["title"] = "bot-runner bot file"
+    return {"$schema": SCHEMA_URL, **schema}
+
+
+def risk_schema(registry: Registry) -> dict[str, Any]:
+    """The risk file schema: house rules, steps of validator blocks only."""
+    validators = [name for name in registry.names() if registry.load(name).kind == "validator"]
+    schema = _with_steps(RiskSpec.model_json_schema(by_alias=True), registry, validators)
+    schema["title"] = "bot-runner risk file"
+    return {"$schema": SCHEMA_URL, **schema}
+
+
+def _with_steps(schema: dict[str, Any], registry: Registry, names: list[str]) -> dict[str, Any]:
+    """``schema`` with its StepSpec limited to the blocks ``names``, each step's ``with:`` checked by ``uses``."""
     defs: dict[str, Any] = schema.setdefault("$defs", {})
     branches = []
-    for name in registry.names():
+    for name in names:
         block = registry.load(name)
         sub = block.Config.model_json_schema(by_alias=True, ref_template="#/$defs/" + _def_name(name, "{model}"))
         for inner, body in sub.pop("$defs", {}).items():
@@ -41,10 +56,9 @@ def bot_schema(registry: Registry) -> dict[str, Any]:
             }
         )
     step = defs["StepSpec"]
-    step["properties"]["uses"]["enum"] = registry.names()
+    step["properties"]["uses"]["enum"] = names
     step["allOf"] = branches
-    schema["title"] = "bot-runner bot file"
-    return {"$schema": SCHEMA_URL, **schema}
+    return schema
 
 
 def plan_file_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +82,7 @@ def expected_files(registry: Registry) -> dict[str, str]:
     files = {
         "bot.schema.json": render(bot_schema(registry)),
         "plan.schema.json": render(plan_file_schema(plan_schema())),
+        "risk.schema.json": render(risk_schema(registry)),
     }
     for name in registry.names():
         files[f"blocks/{name}.schema.json"] = render(block_schema(name, registry.load(name)))

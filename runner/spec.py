@@ -102,3 +102,20 @@ class BotHeader(BotSpec):
     """BotSpec with the pipeline left raw, so that each step is checked on its own."""
 
     pipeline: list[Any] = Field(min_length=1)
+
+
+class RiskSpec(_Strict):
+    """A risk file: house rules that every bot of a process runs after its own validators."""
+
+    description: str = Field("", description="What these rules are for, in a sentence or two")
+    risk: list[StepSpec] = Field(
+        min_length=1,
+        description="validator.* steps (limits, breakers, ...) in the pipeline's step syntax; every bot runs them "
+        "after its own validators and before its executor",
+    )
+
+
+class RiskHeader(RiskSpec):
+    """RiskSpec with the steps left raw, so that each step is checked on its own."""
+
+    risk: list[Any] = Field(min_length=1)

@@ -13,8 +13,9 @@ if TYPE_CHECKING:
 def foreign_symbols(
     ctx: CompileContext, path: tuple[str | int, ...], symbols: Iterable[str], hint: str = ""
 ) -> Iterator[ConfigIssue]:
-    """An issue at ``path + (index,)`` for every listed symbol the bot does not trade."""
-    if ctx.header is None:
+    """An issue at ``path + (index,)`` for every listed symbol the bot does not trade. A house rule's list
+    covers every bot of a process, so a bot need not trade all of it."""
+    if ctx.header is None or path[:1] == ("risk",):
         return
     for i, symbol in enumerate(symbols):
         if symbol not in ctx.header.symbols:

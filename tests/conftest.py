@@ -14,6 +14,7 @@ from hypothesis import settings
 from runner.compile import CompiledBot, compile_text
 from runner.errors import ConfigError, ConfigIssue
 from runner.registry import Registry
+from runner.risk import HouseRules
 
 ROOT = Path(__file__).resolve().parent.parent
 BOTS = ROOT / "bots"
@@ -29,13 +30,15 @@ settings.load_profile("runner")
 
 @pytest.fixture(autouse=True, scope="session")
 def _own_candle_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Tests (and the commands they start) never read or fill the user's candle cache."""
+    """Tests (and the commands they start) never read or fill the user's candle cache, and run under no house
+    rules but their own."""
     os.environ["RUNNER_CACHE_DIR"] = str(tmp_path_factory.mktemp("candle-cache"))
+    os.environ.pop("RUNNER_RISK", None)
 
 
-def compile_yaml(text: str, file: str = "bot.yaml") -> CompiledBot:
-    """Compile dedented YAML text with the installed blocks."""
-    return compile_text(textwrap.dedent(text), file, _REGISTRY)
+def compile_yaml(text: str, file: str = "bot.yaml", risk: HouseRules | None = None) -> CompiledBot:
+    """Compile dedented YAML text with the installed blocks (and the house rules of ``risk``)."""
+    return compile_text(textwrap.dedent(text), file, _REGISTRY, risk)
 
 
 def issues_of(text: str, file: str = "bot.yaml") -> list[ConfigIssue]:

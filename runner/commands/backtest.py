@@ -9,16 +9,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from runner.cliutil import UsageError, cost_options, load_bot, parse_data, parse_time
+from runner.cliutil import UsageError, cost_options, house_rules_line, load_bot, parse_data, parse_time
 from runner.deployments import DeploymentConflict
 from runner.errors import BlockError, DataError
+from runner.risk import risk_file
 from runner.runs import RunOptions, backtest
 from runner.store import Store
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        bot = load_bot(args.bot)
+        bot = load_bot(args.bot, risk_file(args.risk))
         if bot is None:
             return 1
         options = RunOptions(
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "json":
             print(json.dumps(summary, default=str), flush=True)
         else:
-            print(render(bot.spec.bot, bot.spec.version, bot.spec.account.quote, summary), flush=True)
+            text = render(bot.spec.bot, bot.spec.version, bot.spec.account.quote, summary, house_rules_line(bot))
+            print(text, flush=True)
         if args.report or args.plot:
             _write_report(store, summary["run_id"], args.report, args.plot)
     finally:
@@ -68,12 +70,13 @@ def _write_report(store: Store, run_id: str, html: str | None, png: str | None) 
                 print(f"wrote {path}", file=sys.stderr)
 
 
-def render(bot: str, version: str, quote: str, s: dict[str, Any]) -> str:
-    """The text summary of a backtest."""
+def render(bot: str, version: str, quote: str, s: dict[str, Any], house: str = "") -> str:
+    """The text summary of a backtest (``house``: the house rules it ran under, if any)."""
     rate = s["bars"] / s["elapsed_s"] if s["elapsed_s"] else 0
     return "\n".join(
         [
             f"{bot} {version}  backtest {s['run_id']}  config {s['config_id'][:12]}",
+            *([f"  {house}"] if house else []),
             f"  bars          {s['bars']:>12,}",
             f"  trades        {s['trades']:>12,}   win rate {s['win_rate_pct']:.1f}%   "
             f"profit factor {s['profit_factor']:.2f}",

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from runner.cliutil import fmt_time, price
+from runner.cliutil import fmt_time, house_rule_ids, price
 from runner.store import Store
 
 
@@ -52,6 +52,8 @@ def _explain(store: Store, client_id: str, run_id: str | None) -> int:
     )
     deployment = store.one("SELECT * FROM deployments WHERE id = ?", (order["deployment_id"],))
     assert deployment is not None
+    snapshot = json.loads(deployment["snapshot"])
+    house = set(house_rule_ids(snapshot))
     lines = [
         f"order {client_id}  {order['symbol']} {order['kind']} {order['side'] or ''} {order['order_type']}"
         f"  status {order['status']}" + (f" ({order['reason']})" if order["reason"] else "")
@@ -70,8 +72,9 @@ def _explain(store: Store, client_id: str, run_id: str | None) -> int:
         )
         lines.append(f"  reason: {payload['reason'] or '-'}")
         for verdict in json.loads(intent["verdicts"]):
+            rule = " (house rule)" if verdict["step"] in house else ""
             lines.append(
-                f"  verdict {verdict['step']}: {verdict['action']}"
+                f"  verdict {verdict['step']}{rule}: {verdict['action']}"
                 + (f" ({verdict['reason']})" if verdict["reason"] else "")
             )
     if decision is not None:
@@ -85,13 +88,15 @@ def _explain(store: Store, client_id: str, run_id: str | None) -> int:
         (order["run_id"], order["t"], order["step_id"], order["symbol"], order["step_id"]),
     )
     lines.extend(llm_lines(calls))
-    snapshot = json.loads(deployment["snapshot"])
-    step = next((s for s in snapshot["pipeline"] if s["id"] == order["step_id"]), None)
+    steps = [*snapshot["pipeline"], *snapshot.get("risk", ())]
+    step = next((s for s in steps if s["id"] == order["step_id"]), None)
     lines.append(f"run {order['run_id']} ({order['run_kind']}, started {order['started_at']})")
     lines.append(f"deployment {deployment['id']}  config {deployment['config_id']}")
     if step is not None:
         settings = json.dumps({k: _brief(v) for k, v in step["with"].items()}, sort_keys=True, ensure_ascii=False)
         lines.append(f"  step {step['id']}: {step['uses']} with {settings}")
+    if house:
+        lines.append(f"  house rules: {', '.join(house_rule_ids(snapshot))}")
     if len(found) > 1:
         lines.append(
             f"({len(found) - 1} other run(s) have an order with this id: same deployment, cycle and step; "

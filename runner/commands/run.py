@@ -11,20 +11,30 @@ import sys
 import threading
 from typing import Any
 
-from runner.cliutil import UsageError, fmt_time, load_bot, parse_data, parse_time, price
+from runner.cliutil import (
+    UsageError,
+    fmt_time,
+    house_rule_ids,
+    house_rules_line,
+    load_bots,
+    parse_data,
+    parse_time,
+    price,
+)
 from runner.compile import CompiledBot
 from runner.cycle import Cycle
 from runner.deployments import DeploymentConflict, deployment_id
 from runner.errors import BlockError, DataError
 from runner.loop import ReplayClock
+from runner.risk import risk_file
 from runner.runs import RunOptions, paper
 from runner.store import Store
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        bots = [load_bot(path) for path in args.bots]
-        if any(b is None for b in bots):
+        bots = load_bots(args.bots, risk_file(args.risk))
+        if bots is None:
             return 1
         if not args.replay:
             raise UsageError("live market data comes with the venue adapters; replay history with --replay FILE")
@@ -41,13 +51,14 @@ def run(args: argparse.Namespace) -> int:
                 ),
             )
             for b in bots
-            if b is not None
         ]
         if any(b.spec.mode == "live" for b, _ in jobs):
             raise UsageError("this version runs paper only: live orders come with the venue adapters")
     except UsageError as exc:
         print(f"runner run: {exc}", file=sys.stderr)
         return 2
+    if bots and not args.quiet and (house := house_rules_line(bots[0])):
+        print(house, file=sys.stderr)
     Store(args.db).close()  # create and migrate the store once, before the bots open it side by side
     stop = threading.Event()
     results: dict[str, Any] = {}
@@ -96,7 +107,7 @@ def _one(
     try:
         store = Store(args.db)
         try:
-            clock, echo = ReplayClock(args.speed), _printer(name, lock, args.quiet)
+            clock, echo = ReplayClock(args.speed), _printer(name, lock, args.quiet, set(house_rule_ids(bot.snapshot)))
             results[name] = paper(store, bot, options, clock, echo=echo, stop=stop.is_set, once=args.once)
         finally:
             store.close()
@@ -108,7 +119,7 @@ def _one(
         finished.set()
 
 
-def _printer(name: str, lock: threading.Lock, quiet: bool) -> Any:
+def _printer(name: str, lock: threading.Lock, quiet: bool, house: set[str]) -> Any:
     def echo(cycle: Cycle) -> None:
         if quiet or not (cycle.verdicts or cycle.fills or cycle.error or cycle.llm_calls or cycle.events):
             return
@@ -120,8 +131,9 @@ def _printer(name: str, lock: threading.Lock, quiet: bool) -> Any:
                 f"{when}  {name}  intent   {intent.symbol} {intent.kind} {intent.side or ''} {size}  {intent.reason}"
             )
             for v in verdicts:
+                rule = " (house rule)" if v.step_id in house else ""
                 lines.append(
-                    f"{when}  {name}  verdict  {v.step_id}: {v.action}" + (f" ({v.reason})" if v.reason else "")
+                    f"{when}  {name}  verdict  {v.step_id}{rule}: {v.action}" + (f" ({v.reason})" if v.reason else "")
                 )
         for order in cycle.orders:
             if order.status == "rejected":
@@ -132,6 +144,12 @@ def _printer(name: str, lock: threading.Lock, quiet: bool) -> Any:
                 f"{when}  {name}  fill     {fill.side} {fill.quantity:.6g} {fill.symbol} @ {price(fill.price)}"
                 f"  fee {fill.fee:,.2f}{pnl}"
             )
+        # Breaker trips and resets, halts, operator commands, liquidations (the error line says a block_error).
+        lines += [
+            f"{when}  {name}  {kind:<8} {message}"
+            for kind, message in cycle.events
+            if not kind.startswith("llm_") and kind != "block_error"
+        ]
         if cycle.error:
             lines.append(f"{when}  {name}  error    {cycle.error}")
         if not lines:

@@ -6,19 +6,17 @@ import argparse
 import json
 import sys
 
-from runner.compile import compile_file
-from runner.errors import ConfigError
+from runner.cliutil import UsageError, load_bot
+from runner.risk import risk_file
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        bot = compile_file(args.path)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"runner snapshot: {args.path}: {exc.strerror}", file=sys.stderr)
+        bot = load_bot(args.path, risk_file(args.risk))
+    except UsageError as exc:
+        print(f"runner snapshot: {exc}", file=sys.stderr)
         return 2
+    if bot is None:
+        return 1
     print(json.dumps({"config_id": bot.config_id, "snapshot": bot.snapshot}, indent=2, sort_keys=True))
     return 0

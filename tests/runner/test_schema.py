@@ -35,3 +35,17 @@ def test_schema_knows_block_names_and_secret_reference_form() -> None:
     assert (
         json.loads((ROOT / "schemas" / "blocks" / "indicator.rsi.schema.json").read_text())["title"] == "indicator.rsi"
     )
+
+
+def test_the_risk_file_schema_takes_validators_only_and_checks_their_config() -> None:
+    schema = json.loads((ROOT / "schemas" / "risk.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    house = yaml.safe_load((ROOT / "examples" / "house_rules.yaml").read_text())
+    assert list(validator.iter_errors(house)) == []
+    house["risk"][0]["with"]["max_levrage"] = 2
+    house["risk"].append({"id": "plan", "uses": "planner.noop"})
+    errors = sorted(validator.iter_errors(house), key=lambda e: list(e.absolute_path))
+    assert [(list(e.absolute_path), e.validator) for e in errors] == [
+        (["risk", 0, "with"], "additionalProperties"),
+        (["risk", 3, "uses"], "enum"),
+    ]
