@@ -72,7 +72,9 @@ _TEMPORARY = (
 
 def _classify(exc: Exception) -> LlmError:
     names = {cls.__name__ for cls in type(exc).__mro__}
-    temporary = bool(names & set(_TEMPORARY)) and "ContextWindowExceededError" not in names
+    # litellm reports a provider client it could not build for want of a key as an InternalServerError.
+    missing_key = "Missing credentials" in str(exc) or "api_key client option must be set" in str(exc)
+    temporary = bool(names & set(_TEMPORARY)) and "ContextWindowExceededError" not in names and not missing_key
     status = getattr(exc, "status_code", None)
     first_line = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
     label = type(exc).__name__ + (f" ({status})" if status else "")

@@ -216,3 +216,14 @@ def _quantity(q: float) -> Any:
     from runner.types import Size
 
     return Size(quantity=q)
+
+
+def test_a_missing_key_is_not_retried_as_a_server_error(server: LlmServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    text = bot_text(server.base).replace("      api_key: ${env:TEST_LLM_KEY}\n", "")
+    d = Desk(text, {"BTC/USDT:USDT": 100_000.0, "ETH/USDT:USDT": 4_000.0})
+    cycle, orders = d.cycle()
+    assert orders == [] and server.requests == []
+    assert "Missing credentials" in cycle.error
+    (call,) = cycle.llm_calls
+    assert call.tries == 1  # litellm calls it an InternalServerError; it will not mend itself
