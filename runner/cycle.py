@@ -141,6 +141,32 @@ class Cycle:
             self.llm_calls = []
         self.error = ""
 
+    def detached(self) -> Cycle:
+        """A copy for a call that may be abandoned (a step's timeout): it reads the same values, frozen as
+        they are now, and writes events and LLM calls into lists of its own, which ``adopt`` takes back if
+        the call returns in time. An abandoned call can thus never write into this or a later cycle."""
+        account = self.account()
+        return Cycle(
+            self.t,
+            {symbol: list(lane) for symbol, lane in self.lanes.items()},
+            self.bars,
+            list(self.decisions),
+            list(self.verdicts),
+            list(self.orders),
+            list(self.fills),
+            [],
+            list(self.ledger),
+            [],
+            self.error,
+            self.failed_before,
+            lambda: account,
+        )
+
+    def adopt(self, view: Cycle) -> None:
+        """Take the events and LLM calls a ``detached`` copy recorded."""
+        self.events.extend(view.events)
+        self.llm_calls.extend(view.llm_calls)
+
 
 class Actor(Protocol):
     """Whatever proposes intents: a planner, a breaker closing positions, the operator's kill switch."""
