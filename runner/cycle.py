@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
+from runner.attempts import Guard, Policy, StepFailed, Timing
 from runner.block import Account, Block, Breaker, Executor, Indicator, Planner, Source, Validator
 from runner.compile import CompiledBot, StepInfo
 from runner.errors import BlockError
@@ -194,7 +196,7 @@ Updater = Callable[[list[Any]], None]
 class Pipeline:
     """The blocks of a compiled bot, wired for one run."""
 
-    def __init__(self, bot: CompiledBot, ctx: BuildContext) -> None:
+    def __init__(self, bot: CompiledBot, ctx: BuildContext, timing: Timing | None = None) -> None:
         self.bot = bot
         self.ctx = ctx
         self.blocks: list[tuple[StepInfo, Block]] = []
@@ -215,6 +217,17 @@ class Pipeline:
         self.paused = False
         self.killed = False
         self._halt_on_error = {step.id for step in bot.steps if step.on_error == "halt"}
+        self.guards: dict[str, Guard] = {
+            step.id: Guard(
+                step.id,
+                Policy(step.timeout, step.retries, step.backoff),
+                timing or Timing(),
+                timeouts=ctx.run_kind != "backtest",
+            )
+            for step in bot.steps
+            if step.id is not None and (step.timeout or step.retries)
+        }
+        """The steps with a timeout or retries, by id: their per-cycle calls go through these."""
         self.chains: list[tuple[Order, list[Order]]] = []
         """Legs held back: (the leg they wait for, the legs after it, in order)."""
         self.poll: Callable[[int], list[Control]] | None = None
@@ -351,8 +364,9 @@ class Pipeline:
     def watch(self, cycle: Cycle) -> None:
         """Every breaker sees the cycle; a trip is an event, and halt or kill stops the planners for good."""
         for breaker in self.breakers:
+            guard = self.guards.get(breaker.step_id)
             try:
-                reason = breaker.observe(cycle)
+                reason = breaker.observe(cycle) if guard is None else guard.call(cycle, breaker.observe)
             except Exception as exc:
                 self.fail(cycle, breaker.step_id, exc)
                 return
@@ -405,10 +419,16 @@ class Pipeline:
                 orders += self.act(breaker, intents, cycle)
         return orders
 
+    def plan_call(self, planner: Planner) -> Callable[[Cycle], Any]:
+        """The planner's ``plan``, through its step's guard when it has a timeout or retries."""
+        guard = self.guards.get(planner.step_id)
+        return planner.plan if guard is None else partial(guard.call, fn=planner.plan)
+
     def plan(self, planner: Planner, cycle: Cycle) -> list[Intent]:
-        """A planner's intents; a planner that raises fails the cycle."""
+        """A planner's intents; a planner that raises, times out or outlasts its retries fails the cycle."""
+        guard = self.guards.get(planner.step_id)
         try:
-            intents = planner.plan(cycle)
+            intents = planner.plan(cycle) if guard is None else guard.call(cycle, planner.plan)
         except Exception as exc:
             self.fail(cycle, planner.step_id, exc)
             return []
@@ -492,7 +512,7 @@ class Pipeline:
 
     def fail(self, cycle: Cycle, step_id: str, exc: Exception) -> None:
         """Mark the cycle failed because of a step; it is recorded, and sends no order."""
-        error = BlockError(step_id, f"{type(exc).__name__}: {exc}")
+        error = BlockError(step_id, str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}")
         cycle.error = cycle.error or str(error)
         cycle.events.append(("block_error", str(error)))
         if step_id in self._halt_on_error and not self.halted:
@@ -502,8 +522,12 @@ class Pipeline:
     def _validate(self, intent: Intent, cycle: Cycle) -> list[Verdict] | None:
         verdicts = []
         for _, validator in self.validators:
+            guard = self.guards.get(validator.step_id)
             try:
-                verdict = validator.verdict(intent, cycle)
+                if guard is None:
+                    verdict = validator.verdict(intent, cycle)
+                else:
+                    verdict = guard.call(cycle, partial(validator.verdict, intent))
             except Exception as exc:
                 self.fail(cycle, validator.step_id, exc)
                 return None

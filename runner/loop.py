@@ -206,7 +206,7 @@ def _drive_columns(
     updaters, copies = _batch_indicators(pipeline, source_id, feed)
     executor = pipeline.executor
     on_bar, equity, pending, line = pipeline.settle, executor.equity, pipeline.busy, executor.mark_line
-    planners = [(planner, planner.plan) for _, planner in pipeline.planners]
+    planners = [(planner, pipeline.plan_call(planner)) for _, planner in pipeline.planners]
     act, send, fail, checked = pipeline.act, pipeline.send, pipeline.fail, pipeline.checked
     pending_orders: list[Any] = []
     marks = recorder.equity

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner import controls
+from runner.attempts import Timing
 from runner.compile import CompiledBot
 from runner.controls import Control
 from runner.cycle import BuildContext, Cycle, Pipeline
@@ -59,7 +60,9 @@ def check_deployable(store: Store, bot: CompiledBot) -> None:
         raise DeploymentConflict(bot.spec.bot, bot.spec.version, diff(json.loads(row["snapshot"]), bot.snapshot))
 
 
-def open_pipeline(bot: CompiledBot, kind: str, options: RunOptions, store: Store | None = None) -> Pipeline:
+def open_pipeline(
+    bot: CompiledBot, kind: str, options: RunOptions, store: Store | None = None, timing: Timing | None = None
+) -> Pipeline:
     ctx = BuildContext(
         bot,
         deployment_id(bot.spec.bot, bot.spec.version),
@@ -74,7 +77,7 @@ def open_pipeline(bot: CompiledBot, kind: str, options: RunOptions, store: Store
         llm=llm_mode(kind, options),
         llm_cache=LlmCache(store) if store is not None else None,
     )
-    pipeline = Pipeline(bot, ctx)
+    pipeline = Pipeline(bot, ctx, timing)
     pipeline.open()
     return pipeline
 
@@ -193,10 +196,12 @@ def paper(
     echo: Callable[[Cycle], None] | None = None,
     stop: Callable[[], bool] = lambda: False,
     once: bool = False,
+    timing: Timing | None = None,
 ) -> dict[str, Any]:
-    """A paper run over replayed candles, recording every cycle; resumes an unfinished run of the same data."""
+    """A paper run over replayed candles, recording every cycle; resumes an unfinished run of the same data.
+    ``timing`` is how steps with a timeout or retries wait (tests inject a fake one)."""
     check_deployable(store, bot)
-    pipeline = open_pipeline(bot, "paper", options, store)
+    pipeline = open_pipeline(bot, "paper", options, store, timing)
     previous = resumable_run(store, bot, "paper", options)
     run_id = previous["id"] if previous else _start_run(store, bot, "paper", options)
     skip_until = previous["last_t"] if previous else None

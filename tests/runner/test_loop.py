@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from conftest import compile_yaml, real_candles
 
+from runner.attempts import Timing
 from runner.cycle import BuildContext, Cycle, Pipeline
 from runner.loop import BacktestClock, ReplayClock, WallClock, Window, drive
 from runner.recorder import BacktestRecorder
@@ -217,3 +218,54 @@ def test_an_indicator_or_executor_that_raises_stops_the_run_naming_its_step(tmp_
         with pytest.raises(BlockError) as caught:
             drive(p, BacktestRecorder("r"), clock, 60_000)
         assert str(caught.value) == f"step '{step}': ZeroDivisionError: division by zero"
+
+
+class Temporary:
+    """Wraps a planner so that its calls number ``failing`` raise ``error``: a fault injected into a real block."""
+
+    def __init__(self, plan: Callable[[Cycle], Any], failing: set[int], error: Exception) -> None:
+        self.plan, self.failing, self.error, self.calls = plan, failing, error, 0
+
+    def __call__(self, cycle: Cycle) -> Any:
+        self.calls += 1
+        if self.calls in self.failing:
+            raise self.error
+        return self.plan(cycle)
+
+
+@pytest.mark.parametrize(
+    ("error", "failed"),
+    [
+        (ConnectionResetError("reset by peer"), []),
+        (ValueError("bad reply"), ["step 'plan': ValueError: bad reply (not a temporary error: not retried)"]),
+    ],
+    ids=["temporary", "permanent"],
+)
+def test_a_step_retries_temporary_errors_in_both_loops_and_fails_at_once_on_others(
+    tmp_path: Path, error: Exception, failed: list[str]
+) -> None:
+    closes = [100 + (i % 17) - (i % 5) * 1.5 for i in range(200)]
+    bot_text = (Path(__file__).parents[2] / "bots" / "ema_cross.yaml").read_text()
+    bot_text = bot_text.replace("period: 20", "period: 3").replace("period: 50", "period: 7")
+    bot = compile_yaml(bot_text.replace("size: {fraction: 1.0}}", "size: {fraction: 1.0}}\n    retries: 2"))
+    outcomes = []
+    for clock in (BacktestClock(), ReplayClock(0)):  # the fast path and the generic loop
+        sleeps: list[float] = []
+        p = Pipeline(bot, BuildContext(bot, data={"BTC/USDT": str(candles(tmp_path, closes))}), Timing(sleeps.append))
+        p.open()
+        planner = p.planners[0][1]
+        planner.plan = faulty = Temporary(planner.plan, {5, 6}, error)  # type: ignore[method-assign]
+        recorder = BacktestRecorder("r")
+        drive(p, recorder, clock, 60_000)
+        events = [(e["kind"], e["message"]) for e in recorder.events]
+        outcomes.append((events, [o.t for o in recorder.orders]))
+        if failed:
+            assert events == [("block_error", failed[0])] * 2 and sleeps == []  # calls 5 and 6: two cycles
+        else:
+            assert events == [
+                ("retry", "step 'plan': ConnectionResetError: reset by peer; try 2 of 3 in 1s"),
+                ("retry", "step 'plan': ConnectionResetError: reset by peer; try 3 of 3 in 2s"),
+            ]
+            assert sleeps == [1, 2] and faulty.calls > 7
+    if not failed:  # retried in time, the faults change nothing: both loops send the same orders
+        assert outcomes[0] == outcomes[1] and len(outcomes[0][1]) > 10
