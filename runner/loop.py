@@ -15,14 +15,19 @@ from typing import Any, Protocol
 
 from runner.compile import StepInfo
 from runner.cycle import Cycle, Pipeline, update_all
+from runner.durations import format_duration, format_time
 from runner.errors import BlockError
 from runner.recorder import BacktestRecorder
 
 
 class Clock(Protocol):
-    """Decides when cycle ``t`` (ms since the epoch) may run."""
+    """Decides when cycle ``t`` (ms since the epoch) may run, and whether its time has passed."""
 
     def wait_until(self, t: int) -> None: ...
+
+    def missed(self, t: int, every_ms: int) -> bool:
+        """Whether the tick after ``t`` is already due, so that the tick at ``t`` is stale."""
+        ...
 
 
 class BacktestClock:
@@ -30,6 +35,9 @@ class BacktestClock:
 
     def wait_until(self, t: int) -> None:
         return None
+
+    def missed(self, t: int, every_ms: int) -> bool:
+        return False
 
 
 @dataclass
@@ -47,10 +55,20 @@ class ReplayClock:
         if self._origin is None:
             self._origin = (t, self.now())
             return
-        first_t, first_wall = self._origin
-        delay = first_wall + (t - first_t) / 1000 / self.speed - self.now()
+        delay = self._wall(t) - self.now()
         if delay > 0:
             self.sleep(delay)
+
+    def missed(self, t: int, every_ms: int) -> bool:
+        if self.speed <= 0 or self._origin is None:
+            return False
+        return self.now() >= self._wall(t + every_ms)
+
+    def _wall(self, t: int) -> float:
+        """When cycle ``t`` is due on the injected clock."""
+        assert self._origin is not None
+        first_t, first_wall = self._origin
+        return first_wall + (t - first_t) / 1000 / self.speed
 
 
 @dataclass
@@ -65,6 +83,9 @@ class WallClock:
     def wait_until(self, t: int) -> None:
         while (delay := t / 1000 + self.settle_s - self.now()) > 0:
             self.sleep(delay)
+
+    def missed(self, t: int, every_ms: int) -> bool:
+        return self.now() >= (t + every_ms) / 1000 + self.settle_s
 
 
 class Recorder(Protocol):
@@ -92,7 +113,12 @@ def drive(
     stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Run cycles over the pipeline's feeds until they end, ``window.end`` or ``stop()``; returns cycles recorded."""
+    """Run cycles over the pipeline's feeds until they end, ``window.end`` or ``stop()``; returns cycles recorded.
+
+    One cycle at a time, never two at once. When a cycle outlasts the cadence, the ticks whose time passed
+    meanwhile are skipped rather than run as a backlog: the newest due tick runs, with an ``overlap`` event
+    saying which ticks were skipped. Their bars still reach the indicators and the executor, in the cycle
+    that runs next, so no fill or funding payment is lost."""
     window = window or Window()
     # Breakers watch every cycle, and a halt must stop the planners: such bots take the general path.
     fast = _column_feed(pipeline, every_ms) if not (pipeline.breakers or pipeline.can_halt) else None
@@ -106,15 +132,21 @@ def drive(
     recorded = 0
     current: int | None = None
     total = sum(len(f.timeline) for f in pipeline.feeds)
+    skipped = Skipped(every_ms)
 
     def finish(t: int) -> None:
         """Plan, validate and act on the cycle at ``t``, then record it unless an earlier attempt did."""
         nonlocal recorded
+        if skipped.last == t:
+            return
         if _trades(t, window):
+            if skipped:
+                cycle.events.append(("overlap", skipped.note()))
             pipeline.decide(cycle, due)
             if window.skip_until is None or t > window.skip_until:
                 recorder.record(cycle)
                 recorded += 1
+                skipped.ran(t)
 
     for n, (t, source_id, feed_index, i) in enumerate(_bars(pipeline)):
         cycle_t = t if t % every_ms == 0 else t - t % every_ms + every_ms
@@ -127,17 +159,61 @@ def drive(
             if progress is not None and n & 0x3FFF == 0:
                 progress(n, total)
             current = cycle_t
-            cycle.reset(cycle_t)
+            if skipped:
+                cycle.t = cycle_t  # the bars of skipped ticks stay in this cycle, with their fills
+            else:
+                cycle.reset(cycle_t)
             if _trades(cycle_t, window) and (window.skip_until is None or cycle_t > window.skip_until):
-                clock.wait_until(cycle_t)
+                if clock.missed(cycle_t, every_ms):
+                    skipped.add(cycle_t)
+                else:
+                    clock.wait_until(cycle_t)
         try:
             symbols = pipeline.feeds[feed_index].emit(i, pipeline.lanes)
         except Exception as exc:
             raise BlockError(source_id, f"{type(exc).__name__}: {exc}") from exc
         on_bar(source_id, symbols, cycle)
     if current is not None:
+        if skipped.last == current:
+            skipped.unskip()  # the data ends here: no newer tick will run instead of this one
         finish(current)
     return recorded
+
+
+class Skipped:
+    """The ticks skipped since the last cycle that ran, and the ``overlap`` event that reports them."""
+
+    def __init__(self, every_ms: int) -> None:
+        self.every_ms = every_ms
+        self.ticks: list[int] = []
+        self.previous: int | None = None
+        """The last cycle that ran and was recorded by this loop."""
+
+    def __bool__(self) -> bool:
+        return bool(self.ticks)
+
+    @property
+    def last(self) -> int | None:
+        return self.ticks[-1] if self.ticks else None
+
+    def add(self, t: int) -> None:
+        self.ticks.append(t)
+
+    def unskip(self) -> None:
+        self.ticks.pop()
+
+    def ran(self, t: int) -> None:
+        self.previous, self.ticks = t, []
+
+    def note(self) -> str:
+        n, first, last = len(self.ticks), self.ticks[0], self.ticks[-1]
+        span = format_time(first) if n == 1 else f"{format_time(first)} to {format_time(last)}"
+        why = (
+            f"the cycle at {format_time(self.previous)} outlasted the {format_duration(self.every_ms // 1000)} cadence"
+            if self.previous is not None
+            else "the run started after their time"
+        )
+        return f"skipped {n} missed tick{'s' if n > 1 else ''} ({span}): {why}; the newest due tick runs instead"
 
 
 def _trades(t: int, window: Window) -> bool:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import compile_yaml, real_candles
+from conftest import FakeTime, compile_yaml, real_candles
 
 from runner.attempts import Timing
 from runner.cycle import BuildContext, Cycle, Pipeline
@@ -269,3 +270,89 @@ def test_a_step_retries_temporary_errors_in_both_loops_and_fails_at_once_on_othe
             assert sleeps == [1, 2] and faulty.calls > 7
     if not failed:  # retried in time, the faults change nothing: both loops send the same orders
         assert outcomes[0] == outcomes[1] and len(outcomes[0][1]) > 10
+
+
+def test_a_cycle_that_outlasts_the_cadence_skips_the_missed_ticks_and_no_cycle_overlaps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paper run on the wall clock (fake, so instant) whose planner once takes 200 s of a 1m cadence: the two
+    ticks that came due meanwhile are skipped with an event, not run as a burst; their bars reach the next
+    cycle; every cycle starts after the one before it ended, and none before its candle closed."""
+    from blocks.planners.ema_cross import EmaCross
+    from runner.runs import RunOptions, paper
+    from runner.store import Store
+
+    fake, minute = FakeTime(FIRST / 1000), 60_000
+    tick = [FIRST + (k + 1) * minute for k in range(30)]  # cycle times: the closes of the 30 candles
+    slow_at = tick[10]
+    spans: list[tuple[int, float, float]] = []
+    start = EmaCross.start
+
+    def timed(plan: Callable[[Cycle], Any], cycle: Cycle) -> Any:
+        began = fake.now()
+        assert not spans or began >= spans[-1][2], "a cycle started before the one before it ended"
+        fake.takes(200 if cycle.t == slow_at else 0.5)
+        spans.append((cycle.t, began, fake.now()))
+        return plan(cycle)
+
+    def start_timed(self: EmaCross, ctx: Any) -> None:
+        start(self, ctx)
+        self.plan = partial(timed, self.plan)  # type: ignore[method-assign]
+
+    monkeypatch.setattr(EmaCross, "start", start_timed)
+    text = (Path(__file__).parents[2] / "bots" / "ema_cross.yaml").read_text()
+    bot = compile_yaml(text.replace("period: 20", "period: 3").replace("period: 50", "period: 7"))
+    store = Store(tmp_path / "r.db")
+    clock = WallClock(settle_s=2.0, now=fake.now, sleep=fake.sleep)
+    run_id = paper(store, bot, RunOptions({"BTC/USDT": str(real_candles(tmp_path, 30))}), clock)["run_id"]
+
+    ran = [t for t, _, _ in spans]
+    assert ran == [t for k, t in enumerate(tick) if k not in (11, 12)]
+    assert all(began >= t / 1000 + 2.0 for t, began, _ in spans)  # never before the candle closed (+ settle)
+    events = store.rows("SELECT t, kind, message FROM events WHERE run_id = ?", (run_id,))
+    assert events == [
+        {
+            "t": tick[13],
+            "kind": "overlap",
+            "message": "skipped 2 missed ticks (2025-05-04 15:45 to 2025-05-04 15:46): the cycle at 2025-05-04 "
+            "15:44 outlasted the 1m cadence; the newest due tick runs instead",
+        }
+    ]
+    cycles = store.rows("SELECT t, bars FROM cycles WHERE run_id = ? ORDER BY t", (run_id,))
+    assert [c["t"] for c in cycles] == ran
+    assert {c["t"]: c["bars"] for c in cycles}[tick[13]] == 3  # the skipped ticks' bars came along
+
+
+def test_the_last_tick_runs_even_when_its_time_has_passed_since_no_newer_one_will(tmp_path: Path) -> None:
+    p = pipeline(tmp_path, "1m", [float(i) for i in range(1, 11)])
+    fake = FakeTime(T0 / 1000)
+    planner = p.planners[0][1]
+    plan = planner.plan
+
+    def slow(cycle: Cycle) -> Any:
+        fake.takes(200 if cycle.t == T0 + 8 * 60_000 else 1)
+        return plan(cycle)
+
+    planner.plan = slow  # type: ignore[method-assign]
+    seen: list[tuple[int, int, list[tuple[str, str]]]] = []
+    recorder = type("Keep", (), {"record": lambda self, c: seen.append((c.t, c.bars, list(c.events)))})()
+    drive(p, recorder, WallClock(2.0, fake.now, fake.sleep), 60_000)
+    assert [t for t, _, _ in seen] == [T0 + k * 60_000 for k in range(1, 11) if k != 9]
+    t, bars, events = seen[-1]
+    assert (t, bars) == (T0 + 600_000, 2)
+    assert events == [("overlap", "skipped 1 missed tick (2023-11-14 22:19): the cycle at 2023-11-14 22:18 outlasted "
+                       "the 1m cadence; the newest due tick runs instead")]  # fmt: skip
+
+
+def test_clocks_say_when_a_tick_is_stale() -> None:
+    now = [1_700_000_000.0]
+    wall = WallClock(settle_s=2.0, now=lambda: now[0], sleep=lambda s: None)
+    replay = ReplayClock(60, now=lambda: now[0], sleep=lambda s: None)
+    replay.wait_until(1_700_000_000_000)  # its first tick anchors replayed time to the wall: a minute per second
+    t = 1_700_000_000_000
+    assert not wall.missed(t, 60_000) and not replay.missed(t, 60_000)
+    now[0] += 1.0  # the replay's next tick is due
+    assert replay.missed(t, 60_000) and not wall.missed(t, 60_000)
+    now[0] += 61.0  # the wall clock's next tick is due (its close plus the settle time)
+    assert wall.missed(t, 60_000) and not wall.missed(t + 60_000, 60_000)
+    assert not BacktestClock().missed(t, 60_000) and not ReplayClock(0, now=lambda: now[0]).missed(t, 60_000)
