@@ -132,6 +132,10 @@ def _printer(name: str, lock: threading.Lock, quiet: bool) -> Any:
                 f"{when}  {name}  fill     {fill.side} {fill.quantity:.6g} {fill.symbol} @ {price(fill.price)}"
                 f"  fee {fill.fee:,.2f}{pnl}"
             )
+        # Retries, skipped ticks, breaker trips, halts, operator commands: every event shows, not only in the store.
+        for kind, message in cycle.events:
+            if not kind.startswith("llm_") and kind != "block_error":  # a step's error prints as the cycle's below
+                lines.append(f"{when}  {name}  {kind:<8} {message}")
         if cycle.error:
             lines.append(f"{when}  {name}  error    {cycle.error}")
         if not lines:

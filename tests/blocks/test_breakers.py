@@ -314,3 +314,30 @@ def test_a_planner_that_raises_returns_garbage_or_hangs_three_cycles_in_a_row_ha
     # the planner is asked once per cycle until the halt, then never again; a hung one only the first time
     asked = sorted(set(calls))
     assert asked[-1] == (FAIL_FROM if fault == "hangs" else FAIL_FROM + 2 * minute)
+
+
+def test_runner_run_prints_each_failure_the_trip_and_the_halt(tmp_path: Path, plugin_dir: Path) -> None:
+    """What an operator watching `runner run` sees when a planner keeps failing: not a silent hold."""
+    candles = real_candles(tmp_path, 300)
+    fail_from = 1746372780000 + 250 * 60_000
+    bot = tmp_path / "flaky.yaml"
+    bot.write_text(
+        "bot: flaky\nversion: 1.0.0\naccount: {cash: 1000, quote: USDT}\nsymbols: [BTC/USDT]\npipeline:\n"
+        "  - {id: candles, uses: source.candles, with: {timeframe: 1m}}\n"
+        f"  - {{id: plan, uses: planner.flaky, with: {{fail_from: {fail_from}}}}}\n"
+        "  - {id: failures, uses: validator.failures, with: {max_consecutive: 2}}\n"
+        "  - {id: exec, uses: executor.paper}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(plugin_dir)}
+    done = subprocess.run(
+        [sys.executable, "-m", "runner.cli", "run", str(bot), "--replay", str(candles), "--db", str(tmp_path / "r.db")],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if "flaky@1.0.0  " in line and "paper" not in line]
+    assert lines == [
+        "2025-05-04 19:43  flaky@1.0.0  error    step 'plan': RuntimeError: 401 Unauthorized: the API key expired",
+        "2025-05-04 19:44  flaky@1.0.0  error    step 'plan': RuntimeError: 401 Unauthorized: the API key expired",
+        "2025-05-04 19:45  flaky@1.0.0  breaker  failures tripped: 2 cycles in a row failed; action halt",
+        "2025-05-04 19:45  flaky@1.0.0  halt     the bot stops trading: failures: 2 cycles in a row failed",
+    ]
