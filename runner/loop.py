@@ -42,27 +42,36 @@ class BacktestClock:
 
 @dataclass
 class ReplayClock:
-    """Replays recorded time ``speed`` times faster than it happened; speed 0 does not wait."""
+    """Replays recorded time ``speed`` times faster than it happened; speed 0 does not wait.
+
+    A late tick runs at once and the replay goes on from there rather than catching up in a burst. A cycle's
+    duration is real even when market time runs faster, so ticks are missed as they would be live: when the
+    tick after them came due, a whole number of real cadences after the last tick that ran. The overlap policy
+    thus shows what a slow block would do live, not how far the machine lags the acceleration."""
 
     speed: float
     now: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     _origin: tuple[int, float] | None = field(default=None, init=False)
+    _ran: tuple[int, float] | None = field(default=None, init=False)
+    """The last tick that ran, and when it started on the injected clock."""
 
     def wait_until(self, t: int) -> None:
         if self.speed <= 0:
             return
         if self._origin is None:
             self._origin = (t, self.now())
-            return
-        delay = self._wall(t) - self.now()
-        if delay > 0:
+        elif (delay := self._wall(t) - self.now()) > 0:
             self.sleep(delay)
+        elif delay < 0:
+            self._origin = (t, self.now())
+        self._ran = (t, self.now())
 
     def missed(self, t: int, every_ms: int) -> bool:
-        if self.speed <= 0 or self._origin is None:
+        if self.speed <= 0 or self._ran is None:
             return False
-        return self.now() >= self._wall(t + every_ms)
+        ran_t, started = self._ran
+        return self.now() - started >= (t - ran_t + every_ms) / 1000
 
     def _wall(self, t: int) -> float:
         """When cycle ``t`` is due on the injected clock."""

@@ -272,12 +272,13 @@ def test_a_step_retries_temporary_errors_in_both_loops_and_fails_at_once_on_othe
         assert outcomes[0] == outcomes[1] and len(outcomes[0][1]) > 10
 
 
+@pytest.mark.parametrize("kind", ["wall", "replay at 60x"])
 def test_a_cycle_that_outlasts_the_cadence_skips_the_missed_ticks_and_no_cycle_overlaps(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    """A paper run on the wall clock (fake, so instant) whose planner once takes 200 s of a 1m cadence: the two
-    ticks that came due meanwhile are skipped with an event, not run as a burst; their bars reach the next
-    cycle; every cycle starts after the one before it ended, and none before its candle closed."""
+    """A paper run on the wall clock or a fast replay (fake time, so instant) whose planner once takes 200 s of
+    a 1m cadence: the two ticks that came due meanwhile are skipped with an event, not run as a burst; their
+    bars reach the next cycle; every cycle starts after the one before it ended, and none early."""
     from blocks.planners.ema_cross import EmaCross
     from runner.runs import RunOptions, paper
     from runner.store import Store
@@ -303,12 +304,17 @@ def test_a_cycle_that_outlasts_the_cadence_skips_the_missed_ticks_and_no_cycle_o
     text = (Path(__file__).parents[2] / "bots" / "ema_cross.yaml").read_text()
     bot = compile_yaml(text.replace("period: 20", "period: 3").replace("period: 50", "period: 7"))
     store = Store(tmp_path / "r.db")
-    clock = WallClock(settle_s=2.0, now=fake.now, sleep=fake.sleep)
+    wall = kind == "wall"
+    clock: Any = WallClock(2.0, fake.now, fake.sleep) if wall else ReplayClock(60, fake.now, fake.sleep)
     run_id = paper(store, bot, RunOptions({"BTC/USDT": str(real_candles(tmp_path, 30))}), clock)["run_id"]
 
     ran = [t for t, _, _ in spans]
     assert ran == [t for k, t in enumerate(tick) if k not in (11, 12)]
-    assert all(began >= t / 1000 + 2.0 for t, began, _ in spans)  # never before the candle closed (+ settle)
+    if wall:
+        assert all(began >= t / 1000 + 2.0 for t, began, _ in spans)  # never before the candle closed (+ settle)
+    else:
+        first = spans[0][1]  # a minute of market per second, never ahead of it
+        assert all(began >= first + (t - spans[0][0]) / 60_000 for t, began, _ in spans)
     events = store.rows("SELECT t, kind, message FROM events WHERE run_id = ?", (run_id,))
     assert events == [
         {
@@ -347,12 +353,25 @@ def test_the_last_tick_runs_even_when_its_time_has_passed_since_no_newer_one_wil
 def test_clocks_say_when_a_tick_is_stale() -> None:
     now = [1_700_000_000.0]
     wall = WallClock(settle_s=2.0, now=lambda: now[0], sleep=lambda s: None)
-    replay = ReplayClock(60, now=lambda: now[0], sleep=lambda s: None)
-    replay.wait_until(1_700_000_000_000)  # its first tick anchors replayed time to the wall: a minute per second
-    t = 1_700_000_000_000
-    assert not wall.missed(t, 60_000) and not replay.missed(t, 60_000)
-    now[0] += 1.0  # the replay's next tick is due
-    assert replay.missed(t, 60_000) and not wall.missed(t, 60_000)
+    t, minute = 1_700_000_000_000, 60_000
+    assert not wall.missed(t, minute)
     now[0] += 61.0  # the wall clock's next tick is due (its close plus the settle time)
-    assert wall.missed(t, 60_000) and not wall.missed(t + 60_000, 60_000)
-    assert not BacktestClock().missed(t, 60_000) and not ReplayClock(0, now=lambda: now[0]).missed(t, 60_000)
+    assert not wall.missed(t, minute)
+    now[0] += 1.0
+    assert wall.missed(t, minute) and not wall.missed(t + minute, minute)
+    assert not BacktestClock().missed(t, minute) and not ReplayClock(0, now=lambda: now[0]).missed(t, minute)
+
+
+def test_a_replay_misses_a_tick_only_a_whole_real_cadence_late() -> None:
+    """At 60x a minute bar lasts a second, but a cycle lasts what it lasts: only a cycle longer than the bot's
+    real cadence makes ticks stale, as live; a replay that merely lags the acceleration runs late, no burst."""
+    now = [1_000.0]
+    replay = ReplayClock(60, now=lambda: now[0], sleep=lambda s: None)
+    t, minute = 1_700_000_000_000, 60_000
+    replay.wait_until(t)  # anchors replayed time to the wall: a minute per second from here
+    now[0] += 5.0  # a 5 s cycle: four ticks late at 60x, yet far shorter than a real minute
+    assert not replay.missed(t + minute, minute)
+    replay.wait_until(t + minute)  # runs at once, and the replay goes on from here
+    now[0] += 150.0  # a cycle of two and a half real minutes: live, the second tick after it came due meanwhile
+    missed = [replay.missed(t + k * minute, minute) for k in range(2, 6)]
+    assert missed == [True, False, False, False]  # so the first is skipped, and the second runs
