@@ -27,6 +27,7 @@ from runner.llm.record import LlmCall
 from runner.loop import BacktestClock, Clock, ReplayClock, Window, drive
 from runner.metrics import exposure_pct, span_ms, summarize
 from runner.recorder import BacktestRecorder, CycleRecorder
+from runner.runlock import run_lock
 from runner.snapshot import diff
 from runner.store import Store, now_iso
 
@@ -201,6 +202,26 @@ def paper(
     """A paper run over replayed candles, recording every cycle; resumes an unfinished run of the same data.
     ``timing`` is how steps with a timeout or retries wait (tests inject a fake one)."""
     check_deployable(store, bot)
+    dep = deployment_id(bot.spec.bot, bot.spec.version)
+    with run_lock(store.path, _run_key(dep, "paper", options)):
+        return _paper(store, bot, options, clock or ReplayClock(0), echo, stop, once, timing)
+
+
+def _run_key(deployment: str, kind: str, options: RunOptions) -> str:
+    """What makes two runs one: a resumed run is the unfinished run with the same key (see resumable_run)."""
+    return f"{deployment}|{kind}|{json.dumps(options.data, sort_keys=True)}"
+
+
+def _paper(
+    store: Store,
+    bot: CompiledBot,
+    options: RunOptions,
+    clock: Clock,
+    echo: Callable[[Cycle], None] | None,
+    stop: Callable[[], bool],
+    once: bool,
+    timing: Timing | None,
+) -> dict[str, Any]:
     pipeline = open_pipeline(bot, "paper", options, store, timing)
     previous = resumable_run(store, bot, "paper", options)
     run_id = previous["id"] if previous else _start_run(store, bot, "paper", options)
@@ -217,7 +238,7 @@ def paper(
         drive(
             pipeline,
             recorder,
-            clock or ReplayClock(0),
+            clock,
             bot.every * 1000,
             Window(options.start, options.end, skip_until),
             stop=should_stop,

@@ -17,6 +17,7 @@ from runner.cycle import Cycle
 from runner.deployments import DeploymentConflict, deployment_id
 from runner.errors import BlockError, DataError
 from runner.loop import ReplayClock
+from runner.runlock import RunLocked
 from runner.runs import RunOptions, paper
 from runner.store import Store
 
@@ -100,7 +101,7 @@ def _one(
             results[name] = paper(store, bot, options, clock, echo=echo, stop=stop.is_set, once=args.once)
         finally:
             store.close()
-    except (DataError, BlockError, DeploymentConflict) as exc:
+    except (DataError, BlockError, DeploymentConflict, RunLocked) as exc:
         results[name] = exc
     except Exception as exc:  # a bug must still stop only this bot, and say so
         results[name] = RuntimeError(f"{type(exc).__name__}: {exc}")
