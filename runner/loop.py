@@ -142,6 +142,7 @@ def drive(
     current: int | None = None
     total = sum(len(f.timeline) for f in pipeline.feeds)
     skipped = Skipped(every_ms)
+    ended = False  # by window.end or stop(), with the cycle before finished
 
     def finish(t: int) -> None:
         """Plan, validate and act on the cycle at ``t``, then record it unless an earlier attempt did."""
@@ -163,7 +164,7 @@ def drive(
             if current is not None:
                 finish(current)
             if (window.end is not None and cycle_t > window.end) or stop():
-                current = None
+                ended = True
                 break
             if progress is not None and n & 0x3FFF == 0:
                 progress(n, total)
@@ -182,9 +183,9 @@ def drive(
         except Exception as exc:
             raise BlockError(source_id, f"{type(exc).__name__}: {exc}") from exc
         on_bar(source_id, symbols, cycle)
-    if current is not None:
+    if current is not None and (not ended or skipped.last == current):
         if skipped.last == current:
-            skipped.unskip()  # the data ends here: no newer tick will run instead of this one
+            skipped.unskip()  # the run ends here: no newer tick will run instead of this one, which has its bars
         finish(current)
     return recorded
 

@@ -12,6 +12,7 @@ from conftest import FakeTime, compile_yaml, real_candles
 
 from runner.attempts import Timing
 from runner.cycle import BuildContext, Cycle, Pipeline
+from runner.durations import format_time
 from runner.loop import BacktestClock, ReplayClock, WallClock, Window, drive
 from runner.recorder import BacktestRecorder
 
@@ -329,25 +330,31 @@ def test_a_cycle_that_outlasts_the_cadence_skips_the_missed_ticks_and_no_cycle_o
     assert {c["t"]: c["bars"] for c in cycles}[tick[13]] == 3  # the skipped ticks' bars came along
 
 
-def test_the_last_tick_runs_even_when_its_time_has_passed_since_no_newer_one_will(tmp_path: Path) -> None:
+@pytest.mark.parametrize("end", [None, T0 + 9 * 60_000], ids=["data ends", "window ends"])
+def test_the_last_tick_runs_even_when_its_time_has_passed_since_no_newer_one_will(
+    tmp_path: Path, end: int | None
+) -> None:
     p = pipeline(tmp_path, "1m", [float(i) for i in range(1, 11)])
     fake = FakeTime(T0 / 1000)
+    last = end or T0 + 10 * 60_000
     planner = p.planners[0][1]
     plan = planner.plan
 
     def slow(cycle: Cycle) -> Any:
-        fake.takes(200 if cycle.t == T0 + 8 * 60_000 else 1)
+        fake.takes(200 if cycle.t == last - 2 * 60_000 else 1)
         return plan(cycle)
 
     planner.plan = slow  # type: ignore[method-assign]
     seen: list[tuple[int, int, list[tuple[str, str]]]] = []
     recorder = type("Keep", (), {"record": lambda self, c: seen.append((c.t, c.bars, list(c.events)))})()
-    drive(p, recorder, WallClock(2.0, fake.now, fake.sleep), 60_000)
-    assert [t for t, _, _ in seen] == [T0 + k * 60_000 for k in range(1, 11) if k != 9]
+    drive(p, recorder, WallClock(2.0, fake.now, fake.sleep), 60_000, Window(end=end))
+    ticks = [T0 + k * 60_000 for k in range(1, 11)]
+    assert [t for t, _, _ in seen] == [t for t in ticks if t <= last and t != last - 60_000]
     t, bars, events = seen[-1]
-    assert (t, bars) == (T0 + 600_000, 2)
-    assert events == [("overlap", "skipped 1 missed tick (2023-11-14 22:19): the cycle at 2023-11-14 22:18 outlasted "
-                       "the 1m cadence; the newest due tick runs instead")]  # fmt: skip
+    assert (t, bars) == (last, 2)
+    skipped, before = format_time(last - 60_000), format_time(last - 2 * 60_000)
+    assert events == [("overlap", f"skipped 1 missed tick ({skipped}): the cycle at {before} outlasted the 1m "
+                       "cadence; the newest due tick runs instead")]  # fmt: skip
 
 
 def test_clocks_say_when_a_tick_is_stale() -> None:
