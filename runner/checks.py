@@ -221,6 +221,31 @@ def check_live(ctx: CompileContext) -> Iterator[ConfigIssue]:
                 )
 
 
+_FAILURE_KEYS = ("on_error", "timeout", "retries", "backoff")
+_STOPS_THE_RUN = {"source": "a source", "indicator": "an indicator", "executor": "an executor"}
+
+
+def check_failure_settings(ctx: CompileContext) -> Iterator[ConfigIssue]:
+    """``on_error``, ``timeout``, ``retries`` and ``backoff`` are set only where they take effect: on planner
+    and validator steps (an error elsewhere stops the run), and ``backoff`` only with retries."""
+    raw_steps = ctx.doc.data.get("pipeline")
+    for step in ctx.steps:
+        raw = raw_steps[step.index] if isinstance(raw_steps, list) else None
+        if not isinstance(raw, dict) or step.kind is None:
+            continue
+        if step.kind in _STOPS_THE_RUN:
+            for key in (k for k in _FAILURE_KEYS if k in raw):
+                yield ctx.issue(
+                    (*step.path, key),
+                    f"applies to planner and validator steps only; an error in {_STOPS_THE_RUN[step.kind]} "
+                    "stops the run",
+                    f"remove {key}:",
+                    at_key=True,
+                )
+        elif "backoff" in raw and not raw.get("retries"):
+            yield ctx.issue((*step.path, "backoff"), "waits before a retry, but retries is 0", "set retries: 1 or more")
+
+
 CHECKS: tuple[Check, ...] = (
     check_unique_ids,
     check_house_ids,
@@ -229,4 +254,5 @@ CHECKS: tuple[Check, ...] = (
     check_cadence,
     check_symbols,
     check_live,
+    check_failure_settings,
 )

@@ -41,6 +41,11 @@ class StepInfo:
     config: BlockConfig | None = None
     every: int | None = None
     on_error: str = "skip_cycle"
+    timeout: int | None = None
+    """Seconds one try of the step's per-cycle call may take (None: no limit)."""
+    retries: int = 0
+    backoff: int = 1
+    """Seconds before the first retry; doubles each time."""
     path: Path = ()
 
     def __post_init__(self) -> None:
@@ -244,7 +249,8 @@ def compile_step(
     if spec is not None and spec.every:
         info.every = parse_duration(spec.every)
     if spec is not None:
-        info.on_error = spec.on_error
+        info.on_error, info.retries, info.backoff = spec.on_error, spec.retries, parse_duration(spec.backoff)
+        info.timeout = parse_duration(spec.timeout) if spec.timeout else None
     if uses is None or not USES.match(uses):
         return info
     info.uses = uses
@@ -331,8 +337,15 @@ def _finish(file: str, header: BotHeader, steps: list[StepInfo], every: int, ris
         }
         if step.every:
             item["every"] = format_duration(step.every)
+        # Failure settings are written only when set: older snapshots, and their config_ids, stay as they were.
         if step.on_error != "skip_cycle":
-            item["on_error"] = step.on_error  # written only when set: older snapshots stay as they were
+            item["on_error"] = step.on_error
+        if step.timeout is not None:
+            item["timeout"] = format_duration(step.timeout)
+        if step.retries:
+            item["retries"] = step.retries
+        if step.backoff != 1:
+            item["backoff"] = format_duration(step.backoff)
         (house if step.house else pipeline).append(item)
         blocks[step.uses] = f"{step.entry.dist} {step.entry.version}"
     # mode and description are left out: a backtest, a paper and a live run of the same file are

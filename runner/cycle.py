@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
+from runner.attempts import Guard, Policy, StepFailed, Timing
 from runner.block import Account, Block, Breaker, Executor, Indicator, Planner, Source, Validator
 from runner.compile import CompiledBot, StepInfo
 from runner.errors import BlockError
@@ -152,6 +154,32 @@ class Cycle:
             self.llm_calls = []
         self.error = ""
 
+    def detached(self) -> Cycle:
+        """A copy for a call that may be abandoned (a step's timeout): it reads the same values, frozen as
+        they are now, and writes events and LLM calls into lists of its own, which ``adopt`` takes back if
+        the call returns in time. An abandoned call can thus never write into this or a later cycle."""
+        account = self.account()
+        return Cycle(
+            self.t,
+            {symbol: list(lane) for symbol, lane in self.lanes.items()},
+            self.bars,
+            list(self.decisions),
+            list(self.verdicts),
+            list(self.orders),
+            list(self.fills),
+            [],
+            list(self.ledger),
+            [],
+            self.error,
+            self.failed_before,
+            lambda: account,
+        )
+
+    def adopt(self, view: Cycle) -> None:
+        """Take the events and LLM calls a ``detached`` copy recorded."""
+        self.events.extend(view.events)
+        self.llm_calls.extend(view.llm_calls)
+
 
 class Actor(Protocol):
     """Whatever proposes intents: a planner, a breaker closing positions, the operator's kill switch."""
@@ -179,7 +207,7 @@ Updater = Callable[[list[Any]], None]
 class Pipeline:
     """The blocks of a compiled bot, wired for one run."""
 
-    def __init__(self, bot: CompiledBot, ctx: BuildContext) -> None:
+    def __init__(self, bot: CompiledBot, ctx: BuildContext, timing: Timing | None = None) -> None:
         self.bot = bot
         self.ctx = ctx
         self.blocks: list[tuple[StepInfo, Block]] = []
@@ -200,6 +228,17 @@ class Pipeline:
         self.paused = False
         self.killed = False
         self._halt_on_error = {step.id for step in bot.steps if step.on_error == "halt"}
+        self.guards: dict[str, Guard] = {
+            step.id: Guard(
+                step.id,
+                Policy(step.timeout, step.retries, step.backoff),
+                timing or Timing(),
+                timeouts=ctx.run_kind != "backtest",
+            )
+            for step in bot.steps
+            if step.id is not None and (step.timeout or step.retries)
+        }
+        """The steps with a timeout or retries, by id: their per-cycle calls go through these."""
         self.chains: list[tuple[Order, list[Order]]] = []
         """Legs held back: (the leg they wait for, the legs after it, in order)."""
         self.poll: Callable[[int], list[Control]] | None = None
@@ -338,8 +377,9 @@ class Pipeline:
     def watch(self, cycle: Cycle) -> None:
         """Every breaker sees the cycle; a trip is an event, and halt or kill stops the planners for good."""
         for breaker in self.breakers:
+            guard = self.guards.get(breaker.step_id)
             try:
-                reason = breaker.observe(cycle)
+                reason = breaker.observe(cycle) if guard is None else guard.call(cycle, breaker.observe)
             except Exception as exc:
                 self.fail(cycle, breaker.step_id, exc)
                 return
@@ -392,10 +432,16 @@ class Pipeline:
                 orders += self.act(breaker, intents, cycle)
         return orders
 
+    def plan_call(self, planner: Planner) -> Callable[[Cycle], Any]:
+        """The planner's ``plan``, through its step's guard when it has a timeout or retries."""
+        guard = self.guards.get(planner.step_id)
+        return planner.plan if guard is None else partial(guard.call, fn=planner.plan)
+
     def plan(self, planner: Planner, cycle: Cycle) -> list[Intent]:
-        """A planner's intents; a planner that raises fails the cycle."""
+        """A planner's intents; a planner that raises, times out or outlasts its retries fails the cycle."""
+        guard = self.guards.get(planner.step_id)
         try:
-            intents = planner.plan(cycle)
+            intents = planner.plan(cycle) if guard is None else guard.call(cycle, planner.plan)
         except Exception as exc:
             self.fail(cycle, planner.step_id, exc)
             return []
@@ -483,7 +529,7 @@ class Pipeline:
 
     def fail(self, cycle: Cycle, step_id: str, exc: Exception) -> None:
         """Mark the cycle failed because of a step; it is recorded, and sends no order."""
-        error = BlockError(step_id, f"{type(exc).__name__}: {exc}")
+        error = BlockError(step_id, str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}")
         cycle.error = cycle.error or str(error)
         cycle.events.append(("block_error", str(error)))
         if step_id in self._halt_on_error and not self.halted:
@@ -493,8 +539,12 @@ class Pipeline:
     def _validate(self, intent: Intent, cycle: Cycle) -> list[Verdict] | None:
         verdicts = []
         for _, validator in self.validators:
+            guard = self.guards.get(validator.step_id)
             try:
-                verdict = validator.verdict(intent, cycle)
+                if guard is None:
+                    verdict = validator.verdict(intent, cycle)
+                else:
+                    verdict = guard.call(cycle, partial(validator.verdict, intent))
             except Exception as exc:
                 self.fail(cycle, validator.step_id, exc)
                 return None

@@ -1,8 +1,9 @@
-"""Durations and timeframes written as ``30s``, ``15m``, ``4h``, ``1d``, ``1w``."""
+"""Durations and timeframes written as ``30s``, ``15m``, ``4h``, ``1d``, ``1w``, and cycle times as text."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PATTERN = re.compile(r"^([1-9][0-9]*)([smhdw])$")
@@ -23,3 +24,8 @@ def format_duration(seconds: int) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def format_time(ms: int) -> str:
+    """A cycle time (ms since the epoch) as UTC text, e.g. ``2025-05-04 15:33``."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")

@@ -67,3 +67,20 @@ class DataError(Exception):
         self.file, self.line, self.message, self.hint = file, line, message, hint
         where = f"{file}:{line}" if line is not None else file
         super().__init__(f"{where}: {message}" + (f"; {hint}" if hint else ""))
+
+
+class TemporaryError(Exception):
+    """Raise from a block for an error that may pass if the call is made again (a rate limit, a dropped
+    connection, a server that is briefly down). A step with ``retries`` retries it; the block must leave its
+    own state as it was, so that the retry starts clean."""
+
+
+TEMPORARY: tuple[type[BaseException], ...] = (TemporaryError, TimeoutError, ConnectionError)
+"""Exception types that are temporary wherever they come from: ConnectionError covers resets, refusals and
+broken pipes; TimeoutError a block's own client giving up. Everything else is permanent."""
+
+
+def is_temporary(exc: BaseException) -> bool:
+    """Whether a step's error may pass on a retry: one of ``TEMPORARY``, or an error that says so itself with
+    ``temporary = True`` (as the LLM client's errors do). The one place that decides it."""
+    return isinstance(exc, TEMPORARY) or getattr(exc, "temporary", False) is True

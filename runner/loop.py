@@ -15,14 +15,19 @@ from typing import Any, Protocol
 
 from runner.compile import StepInfo
 from runner.cycle import Cycle, Pipeline, update_all
+from runner.durations import format_duration, format_time
 from runner.errors import BlockError
 from runner.recorder import BacktestRecorder
 
 
 class Clock(Protocol):
-    """Decides when cycle ``t`` (ms since the epoch) may run."""
+    """Decides when cycle ``t`` (ms since the epoch) may run, and whether its time has passed."""
 
     def wait_until(self, t: int) -> None: ...
+
+    def missed(self, t: int, every_ms: int) -> bool:
+        """Whether the tick after ``t`` is already due, so that the tick at ``t`` is stale."""
+        ...
 
 
 class BacktestClock:
@@ -31,26 +36,48 @@ class BacktestClock:
     def wait_until(self, t: int) -> None:
         return None
 
+    def missed(self, t: int, every_ms: int) -> bool:
+        return False
+
 
 @dataclass
 class ReplayClock:
-    """Replays recorded time ``speed`` times faster than it happened; speed 0 does not wait."""
+    """Replays recorded time ``speed`` times faster than it happened; speed 0 does not wait.
+
+    A late tick runs at once and the replay goes on from there rather than catching up in a burst. A cycle's
+    duration is real even when market time runs faster, so ticks are missed as they would be live: when the
+    tick after them came due, a whole number of real cadences after the last tick that ran. The overlap policy
+    thus shows what a slow block would do live, not how far the machine lags the acceleration."""
 
     speed: float
     now: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     _origin: tuple[int, float] | None = field(default=None, init=False)
+    _ran: tuple[int, float] | None = field(default=None, init=False)
+    """The last tick that ran, and when it started on the injected clock."""
 
     def wait_until(self, t: int) -> None:
         if self.speed <= 0:
             return
         if self._origin is None:
             self._origin = (t, self.now())
-            return
-        first_t, first_wall = self._origin
-        delay = first_wall + (t - first_t) / 1000 / self.speed - self.now()
-        if delay > 0:
+        elif (delay := self._wall(t) - self.now()) > 0:
             self.sleep(delay)
+        elif delay < 0:
+            self._origin = (t, self.now())
+        self._ran = (t, self.now())
+
+    def missed(self, t: int, every_ms: int) -> bool:
+        if self.speed <= 0 or self._ran is None:
+            return False
+        ran_t, started = self._ran
+        return self.now() - started >= (t - ran_t + every_ms) / 1000
+
+    def _wall(self, t: int) -> float:
+        """When cycle ``t`` is due on the injected clock."""
+        assert self._origin is not None
+        first_t, first_wall = self._origin
+        return first_wall + (t - first_t) / 1000 / self.speed
 
 
 @dataclass
@@ -65,6 +92,9 @@ class WallClock:
     def wait_until(self, t: int) -> None:
         while (delay := t / 1000 + self.settle_s - self.now()) > 0:
             self.sleep(delay)
+
+    def missed(self, t: int, every_ms: int) -> bool:
+        return self.now() >= (t + every_ms) / 1000 + self.settle_s
 
 
 class Recorder(Protocol):
@@ -92,7 +122,12 @@ def drive(
     stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Run cycles over the pipeline's feeds until they end, ``window.end`` or ``stop()``; returns cycles recorded."""
+    """Run cycles over the pipeline's feeds until they end, ``window.end`` or ``stop()``; returns cycles recorded.
+
+    One cycle at a time, never two at once. When a cycle outlasts the cadence, the ticks whose time passed
+    meanwhile are skipped rather than run as a backlog: the newest due tick runs, with an ``overlap`` event
+    saying which ticks were skipped. Their bars still reach the indicators and the executor, in the cycle
+    that runs next, so no fill or funding payment is lost."""
     window = window or Window()
     # Breakers watch every cycle, and a halt must stop the planners: such bots take the general path.
     fast = _column_feed(pipeline, every_ms) if not (pipeline.breakers or pipeline.can_halt) else None
@@ -106,15 +141,22 @@ def drive(
     recorded = 0
     current: int | None = None
     total = sum(len(f.timeline) for f in pipeline.feeds)
+    skipped = Skipped(every_ms)
+    ended = False  # by window.end or stop(), with the cycle before finished
 
     def finish(t: int) -> None:
         """Plan, validate and act on the cycle at ``t``, then record it unless an earlier attempt did."""
         nonlocal recorded
+        if skipped.last == t:
+            return
         if _trades(t, window):
+            if skipped:
+                cycle.events.append(("overlap", skipped.note()))
             pipeline.decide(cycle, due)
             if window.skip_until is None or t > window.skip_until:
                 recorder.record(cycle)
                 recorded += 1
+                skipped.ran(t)
 
     for n, (t, source_id, feed_index, i) in enumerate(_bars(pipeline)):
         cycle_t = t if t % every_ms == 0 else t - t % every_ms + every_ms
@@ -122,22 +164,66 @@ def drive(
             if current is not None:
                 finish(current)
             if (window.end is not None and cycle_t > window.end) or stop():
-                current = None
+                ended = True
                 break
             if progress is not None and n & 0x3FFF == 0:
                 progress(n, total)
             current = cycle_t
-            cycle.reset(cycle_t)
+            if skipped:
+                cycle.t = cycle_t  # the bars of skipped ticks stay in this cycle, with their fills
+            else:
+                cycle.reset(cycle_t)
             if _trades(cycle_t, window) and (window.skip_until is None or cycle_t > window.skip_until):
-                clock.wait_until(cycle_t)
+                if clock.missed(cycle_t, every_ms):
+                    skipped.add(cycle_t)
+                else:
+                    clock.wait_until(cycle_t)
         try:
             symbols = pipeline.feeds[feed_index].emit(i, pipeline.lanes)
         except Exception as exc:
             raise BlockError(source_id, f"{type(exc).__name__}: {exc}") from exc
         on_bar(source_id, symbols, cycle)
-    if current is not None:
+    if current is not None and (not ended or skipped.last == current):
+        if skipped.last == current:
+            skipped.unskip()  # the run ends here: no newer tick will run instead of this one, which has its bars
         finish(current)
     return recorded
+
+
+class Skipped:
+    """The ticks skipped since the last cycle that ran, and the ``overlap`` event that reports them."""
+
+    def __init__(self, every_ms: int) -> None:
+        self.every_ms = every_ms
+        self.ticks: list[int] = []
+        self.previous: int | None = None
+        """The last cycle that ran and was recorded by this loop."""
+
+    def __bool__(self) -> bool:
+        return bool(self.ticks)
+
+    @property
+    def last(self) -> int | None:
+        return self.ticks[-1] if self.ticks else None
+
+    def add(self, t: int) -> None:
+        self.ticks.append(t)
+
+    def unskip(self) -> None:
+        self.ticks.pop()
+
+    def ran(self, t: int) -> None:
+        self.previous, self.ticks = t, []
+
+    def note(self) -> str:
+        n, first, last = len(self.ticks), self.ticks[0], self.ticks[-1]
+        span = format_time(first) if n == 1 else f"{format_time(first)} to {format_time(last)}"
+        why = (
+            f"the cycle at {format_time(self.previous)} outlasted the {format_duration(self.every_ms // 1000)} cadence"
+            if self.previous is not None
+            else "the run started after their time"
+        )
+        return f"skipped {n} missed tick{'s' if n > 1 else ''} ({span}): {why}; the newest due tick runs instead"
 
 
 def _trades(t: int, window: Window) -> bool:
@@ -206,7 +292,7 @@ def _drive_columns(
     updaters, copies = _batch_indicators(pipeline, source_id, feed)
     executor = pipeline.executor
     on_bar, equity, pending, line = pipeline.settle, executor.equity, pipeline.busy, executor.mark_line
-    planners = [(planner, planner.plan) for _, planner in pipeline.planners]
+    planners = [(planner, pipeline.plan_call(planner)) for _, planner in pipeline.planners]
     act, send, fail, checked = pipeline.act, pipeline.send, pipeline.fail, pipeline.checked
     pending_orders: list[Any] = []
     marks = recorder.equity

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner import controls
+from runner.attempts import Timing
 from runner.compile import CompiledBot
 from runner.controls import Control
 from runner.cycle import BuildContext, Cycle, Pipeline
@@ -26,6 +27,7 @@ from runner.llm.record import LlmCall
 from runner.loop import BacktestClock, Clock, ReplayClock, Window, drive
 from runner.metrics import exposure_pct, span_ms, summarize
 from runner.recorder import BacktestRecorder, CycleRecorder
+from runner.runlock import run_lock
 from runner.snapshot import diff
 from runner.store import Store, now_iso
 
@@ -59,7 +61,9 @@ def check_deployable(store: Store, bot: CompiledBot) -> None:
         raise DeploymentConflict(bot.spec.bot, bot.spec.version, diff(json.loads(row["snapshot"]), bot.snapshot))
 
 
-def open_pipeline(bot: CompiledBot, kind: str, options: RunOptions, store: Store | None = None) -> Pipeline:
+def open_pipeline(
+    bot: CompiledBot, kind: str, options: RunOptions, store: Store | None = None, timing: Timing | None = None
+) -> Pipeline:
     ctx = BuildContext(
         bot,
         deployment_id(bot.spec.bot, bot.spec.version),
@@ -74,7 +78,7 @@ def open_pipeline(bot: CompiledBot, kind: str, options: RunOptions, store: Store
         llm=llm_mode(kind, options),
         llm_cache=LlmCache(store) if store is not None else None,
     )
-    pipeline = Pipeline(bot, ctx)
+    pipeline = Pipeline(bot, ctx, timing)
     pipeline.open()
     return pipeline
 
@@ -193,10 +197,32 @@ def paper(
     echo: Callable[[Cycle], None] | None = None,
     stop: Callable[[], bool] = lambda: False,
     once: bool = False,
+    timing: Timing | None = None,
 ) -> dict[str, Any]:
-    """A paper run over replayed candles, recording every cycle; resumes an unfinished run of the same data."""
+    """A paper run over replayed candles, recording every cycle; resumes an unfinished run of the same data.
+    ``timing`` is how steps with a timeout or retries wait (tests inject a fake one)."""
     check_deployable(store, bot)
-    pipeline = open_pipeline(bot, "paper", options, store)
+    dep = deployment_id(bot.spec.bot, bot.spec.version)
+    with run_lock(store.path, _run_key(dep, "paper", options)):
+        return _paper(store, bot, options, clock or ReplayClock(0), echo, stop, once, timing)
+
+
+def _run_key(deployment: str, kind: str, options: RunOptions) -> str:
+    """What makes two runs one: a resumed run is the unfinished run with the same key (see resumable_run)."""
+    return f"{deployment}|{kind}|{json.dumps(options.data, sort_keys=True)}"
+
+
+def _paper(
+    store: Store,
+    bot: CompiledBot,
+    options: RunOptions,
+    clock: Clock,
+    echo: Callable[[Cycle], None] | None,
+    stop: Callable[[], bool],
+    once: bool,
+    timing: Timing | None,
+) -> dict[str, Any]:
+    pipeline = open_pipeline(bot, "paper", options, store, timing)
     previous = resumable_run(store, bot, "paper", options)
     run_id = previous["id"] if previous else _start_run(store, bot, "paper", options)
     skip_until = previous["last_t"] if previous else None
@@ -212,7 +238,7 @@ def paper(
         drive(
             pipeline,
             recorder,
-            clock or ReplayClock(0),
+            clock,
             bot.every * 1000,
             Window(options.start, options.end, skip_until),
             stop=should_stop,

@@ -72,8 +72,28 @@ class StepSpec(_Strict):
     )
     on_error: Literal["skip_cycle", "halt"] = Field(
         "skip_cycle",
-        description="When this step raises: skip_cycle fails the cycle (recorded, nothing sent) and goes on; "
-        "halt also stops the bot's planners for good",
+        description="Planner and validator steps: when this step raises, times out or outlasts its retries: "
+        "skip_cycle fails the cycle (recorded with the error, nothing sent) and goes on; halt also stops the "
+        "bot's planners for good",
+    )
+    timeout: Duration | None = Field(
+        None,
+        description="Planner and validator steps: the longest one try of the step's per-cycle call (plan, a "
+        "verdict, a breaker's observe) may take, e.g. 30s. A try that outlasts it is abandoned (Python cannot "
+        "stop it; whatever it returns later is discarded), fails the cycle with an event, and the step is not "
+        "called again until that try has returned. Paper and live runs only: a backtest must not depend on the "
+        "machine's speed",
+    )
+    retries: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="Planner and validator steps: how many times a try that failed with a temporary error "
+        "(TemporaryError, ConnectionError, TimeoutError raised by the block) is made again in the same cycle; "
+        "any other error fails the cycle at once. Each retry is an event",
+    )
+    backoff: Duration = Field(
+        "1s", description="The wait before the first retry; it doubles before each next one (1s, 2s, 4s, ...)"
     )
 
 

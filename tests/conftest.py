@@ -6,11 +6,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
+from runner.attempts import Timing
 from runner.compile import CompiledBot, compile_text
 from runner.errors import ConfigError, ConfigIssue
 from runner.registry import Registry
@@ -112,3 +114,36 @@ def ms(text: str) -> int:
 def subnets() -> Path:
     """shared/data's subnet snapshots directory (skips when absent)."""
     return data_path("bittensor", "subnets")
+
+
+class FakeTime:
+    """Time for paper runs in tests, in fake seconds that pass at once: the clock's ``now`` and ``sleep``,
+    and ``timing`` for steps with a timeout or retries. A block ``takes`` fake time; a hanging block sets
+    ``hanging`` before it blocks, and its try then outlasts any timeout (the wait returns at once)."""
+
+    def __init__(self, start_s: float) -> None:
+        self.now_s = start_s
+        self.sleeps: list[float] = []
+        self.hanging = threading.Event()
+
+    def now(self) -> float:
+        return self.now_s
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now_s += seconds
+
+    def takes(self, seconds: float) -> None:
+        """A block's work that lasts ``seconds`` (not a sleep the loop asked for)."""
+        self.now_s += seconds
+
+    def wait(self, done: threading.Event, timeout: float) -> bool:
+        while not done.wait(0.002):
+            if self.hanging.is_set():
+                self.now_s += timeout
+                return False
+        return True
+
+    @property
+    def timing(self) -> Timing:
+        return Timing(self.sleep, self.wait)

@@ -27,6 +27,7 @@ from runner.deployments import DeploymentConflict, deployment_id
 from runner.errors import BlockError, DataError
 from runner.loop import ReplayClock
 from runner.risk import risk_file
+from runner.runlock import RunLocked
 from runner.runs import RunOptions, paper
 from runner.store import Store
 
@@ -111,7 +112,7 @@ def _one(
             results[name] = paper(store, bot, options, clock, echo=echo, stop=stop.is_set, once=args.once)
         finally:
             store.close()
-    except (DataError, BlockError, DeploymentConflict) as exc:
+    except (DataError, BlockError, DeploymentConflict, RunLocked) as exc:
         results[name] = exc
     except Exception as exc:  # a bug must still stop only this bot, and say so
         results[name] = RuntimeError(f"{type(exc).__name__}: {exc}")
@@ -144,12 +145,10 @@ def _printer(name: str, lock: threading.Lock, quiet: bool, house: set[str]) -> A
                 f"{when}  {name}  fill     {fill.side} {fill.quantity:.6g} {fill.symbol} @ {price(fill.price)}"
                 f"  fee {fill.fee:,.2f}{pnl}"
             )
-        # Breaker trips and resets, halts, operator commands, liquidations (the error line says a block_error).
-        lines += [
-            f"{when}  {name}  {kind:<8} {message}"
-            for kind, message in cycle.events
-            if not kind.startswith("llm_") and kind != "block_error"
-        ]
+        # Retries, skipped ticks, breaker trips, halts, operator commands: every event shows, not only in the store.
+        for kind, message in cycle.events:
+            if not kind.startswith("llm_") and kind != "block_error":  # a step's error prints as the cycle's below
+                lines.append(f"{when}  {name}  {kind:<8} {message}")
         if cycle.error:
             lines.append(f"{when}  {name}  error    {cycle.error}")
         if not lines:

@@ -6,13 +6,20 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from conftest import ROOT, compile_yaml, data_path, real_candles
+import pytest
+from conftest import ROOT, FakeTime, compile_yaml, data_path, real_candles
 
+from blocks.planners.ema_cross import EmaCross
 from runner.curves import decode_times, decode_values
-from runner.runs import RunOptions, backtest
+from runner.cycle import Cycle
+from runner.loop import ReplayClock
+from runner.runs import RunOptions, backtest, paper
 from runner.store import Store
 from runner.trades import round_trips
 
@@ -226,3 +233,111 @@ def test_a_step_with_on_error_halt_stops_the_bot_at_its_first_failure(tmp_path: 
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["halted"] == "plan failed and its on_error is halt" and summary["failed_cycles"] == 1
+
+
+FAILING = """
+bot: failing
+version: 1.0.0
+account: {cash: 1000, quote: USDT}
+symbols: [BTC/USDT]
+pipeline:
+  - {id: candles, uses: source.candles, with: {timeframe: 1m}}
+  - {id: fast, uses: indicator.ema, with: {of: candles.close, period: 3}}
+  - {id: slow, uses: indicator.ema, with: {of: candles.close, period: 7}}
+  - {id: plan, uses: planner.ema_cross, with: {fast: fast, slow: slow}, timeout: 30s}
+  - {id: failures, uses: validator.failures, with: {max_consecutive: 3}}
+  - {id: exec, uses: executor.paper}
+"""
+FAIL_FROM = 1_746_372_780_000 + 200 * 60_000  # the 201st bar of the real BTC file
+
+
+@pytest.mark.parametrize(
+    ("fault", "first", "then"),
+    [
+        ("raises", "RuntimeError: 401 Unauthorized: the API key expired", None),
+        ("garbage", "TypeError: plan() must return a list of Intent, not 'BUY EVERYTHING NOW'", None),
+        (
+            "hangs",
+            "timed out after 30s on try 1 of 1; the try is abandoned and whatever it returns is discarded",
+            "the try abandoned in the cycle at 2025-05-04 18:53 is still running; the step is not called again "
+            "until it returns",
+        ),
+    ],
+)
+def test_a_planner_that_raises_returns_garbage_or_hangs_three_cycles_in_a_row_halts_a_paper_bot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str, first: str, then: str | None
+) -> None:
+    """A real planner breaks from one cycle on, three ways. Each failed cycle is recorded with its error and
+    sends nothing; the third in a row trips validator.failures, which halts the bot with an event."""
+    fake, release, calls = FakeTime(FAIL_FROM / 1000), threading.Event(), []
+    start = EmaCross.start
+
+    def broken(plan: Callable[[Cycle], Any], cycle: Cycle) -> Any:
+        calls.append(cycle.t)
+        if cycle.t < FAIL_FROM:
+            return plan(cycle)
+        if fault == "raises":
+            raise RuntimeError("401 Unauthorized: the API key expired")
+        if fault == "garbage":
+            return "BUY EVERYTHING NOW"
+        fake.hanging.set()
+        release.wait(60)
+        return []
+
+    def start_broken(self: EmaCross, ctx: Any) -> None:
+        start(self, ctx)
+        self.plan = partial(broken, self.plan)  # type: ignore[method-assign]
+
+    monkeypatch.setattr(EmaCross, "start", start_broken)
+    store = Store(tmp_path / "r.db")
+    try:
+        summary = paper(store, compile_yaml(FAILING), RunOptions({"BTC/USDT": str(real_candles(tmp_path, 400))}),
+                        ReplayClock(0), timing=fake.timing)  # fmt: skip
+    finally:
+        release.set()
+    run_id = summary["run_id"]
+    events = rows(store, "SELECT t, kind, message FROM events WHERE run_id = ? ORDER BY id", run_id)
+    minute = 60_000
+    then = then or first
+    assert [(e["t"], e["kind"], e["message"]) for e in events] == [
+        (FAIL_FROM, "block_error", f"step 'plan': {first}"),
+        (FAIL_FROM + minute, "block_error", f"step 'plan': {then}"),
+        (FAIL_FROM + 2 * minute, "block_error", f"step 'plan': {then}"),
+        (FAIL_FROM + 3 * minute, "breaker", "failures tripped: 3 cycles in a row failed; action halt"),
+        (FAIL_FROM + 3 * minute, "halt", "the bot stops trading: failures: 3 cycles in a row failed"),
+    ]
+    failed = rows(store, "SELECT t, error FROM cycles WHERE run_id = ? AND status = 'failed' ORDER BY t", run_id)
+    assert [(c["t"], c["error"]) for c in failed] == [(e["t"], e["message"]) for e in events[:3]]
+    assert not rows(store, "SELECT * FROM orders WHERE run_id = ? AND t >= " + str(FAIL_FROM), run_id)
+    assert summary["halted"] == "failures: 3 cycles in a row failed"
+    assert rows(store, "SELECT COUNT(*) AS n FROM cycles WHERE run_id = ?", run_id) == [{"n": 400}]
+    # the planner is asked once per cycle until the halt, then never again; a hung one only the first time
+    asked = sorted(set(calls))
+    assert asked[-1] == (FAIL_FROM if fault == "hangs" else FAIL_FROM + 2 * minute)
+
+
+def test_runner_run_prints_each_failure_the_trip_and_the_halt(tmp_path: Path, plugin_dir: Path) -> None:
+    """What an operator watching `runner run` sees when a planner keeps failing: not a silent hold."""
+    candles = real_candles(tmp_path, 300)
+    fail_from = 1746372780000 + 250 * 60_000
+    bot = tmp_path / "flaky.yaml"
+    bot.write_text(
+        "bot: flaky\nversion: 1.0.0\naccount: {cash: 1000, quote: USDT}\nsymbols: [BTC/USDT]\npipeline:\n"
+        "  - {id: candles, uses: source.candles, with: {timeframe: 1m}}\n"
+        f"  - {{id: plan, uses: planner.flaky, with: {{fail_from: {fail_from}}}}}\n"
+        "  - {id: failures, uses: validator.failures, with: {max_consecutive: 2}}\n"
+        "  - {id: exec, uses: executor.paper}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(plugin_dir)}
+    done = subprocess.run(
+        [sys.executable, "-m", "runner.cli", "run", str(bot), "--replay", str(candles), "--db", str(tmp_path / "r.db")],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if "flaky@1.0.0  " in line and "paper" not in line]
+    assert lines == [
+        "2025-05-04 19:43  flaky@1.0.0  error    step 'plan': RuntimeError: 401 Unauthorized: the API key expired",
+        "2025-05-04 19:44  flaky@1.0.0  error    step 'plan': RuntimeError: 401 Unauthorized: the API key expired",
+        "2025-05-04 19:45  flaky@1.0.0  breaker  failures tripped: 2 cycles in a row failed; action halt",
+        "2025-05-04 19:45  flaky@1.0.0  halt     the bot stops trading: failures: 2 cycles in a row failed",
+    ]

@@ -297,6 +297,39 @@ MISTAKES = [
         id="step_every_not_multiple",
     ),
     pytest.param(
+        "with: {of: candles.close, period: 20}",
+        "with: {of: candles.close, period: 20}\n    retries: 2",
+        [
+            "11:5: pipeline[1].retries: applies to planner and validator steps only; an error in an indicator stops "
+            "the run"
+        ],
+        id="retries_on_indicator",
+    ),
+    pytest.param(
+        "uses: executor.paper",
+        "uses: executor.paper\n    timeout: 30s",
+        [
+            "22:5: pipeline[5].timeout: applies to planner and validator steps only; an error in an executor stops "
+            "the run"
+        ],
+        id="timeout_on_executor",
+    ),
+    pytest.param(
+        "with: {max_leverage: 2}",
+        "with: {max_leverage: 2}\n    backoff: 5s",
+        ["20:14: pipeline[4].backoff: waits before a retry, but retries is 0"],
+        id="backoff_without_retries",
+    ),
+    pytest.param(
+        "with: {fast: ema_fast, slow: ema_slow}",
+        "with: {fast: ema_fast, slow: ema_slow}\n    retries: 11\n    timeout: 30",
+        [
+            "17:14: pipeline[3].retries: must be less than or equal to 10 (got 11)",
+            "18:14: pipeline[3].timeout: must be text (got 30)",
+        ],
+        id="retries_and_timeout_out_of_range",
+    ),
+    pytest.param(
         "with: {fast: ema_fast, slow: ema_slow}",
         "with: {fast: ema_fast, slow: ema_slow, size: {fraction: 0.5, notional: 100}}",
         ["16:50: pipeline[3].with.size: give exactly one of fraction, notional or quantity (got fraction, notional)"],

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import compile_yaml, real_candles
+from conftest import FakeTime, compile_yaml, real_candles
 
+from runner.attempts import Timing
 from runner.cycle import BuildContext, Cycle, Pipeline
+from runner.durations import format_time
 from runner.loop import BacktestClock, ReplayClock, WallClock, Window, drive
 from runner.recorder import BacktestRecorder
 
@@ -217,3 +220,165 @@ def test_an_indicator_or_executor_that_raises_stops_the_run_naming_its_step(tmp_
         with pytest.raises(BlockError) as caught:
             drive(p, BacktestRecorder("r"), clock, 60_000)
         assert str(caught.value) == f"step '{step}': ZeroDivisionError: division by zero"
+
+
+class Temporary:
+    """Wraps a planner so that its calls number ``failing`` raise ``error``: a fault injected into a real block."""
+
+    def __init__(self, plan: Callable[[Cycle], Any], failing: set[int], error: Exception) -> None:
+        self.plan, self.failing, self.error, self.calls = plan, failing, error, 0
+
+    def __call__(self, cycle: Cycle) -> Any:
+        self.calls += 1
+        if self.calls in self.failing:
+            raise self.error
+        return self.plan(cycle)
+
+
+@pytest.mark.parametrize(
+    ("error", "failed"),
+    [
+        (ConnectionResetError("reset by peer"), []),
+        (ValueError("bad reply"), ["step 'plan': ValueError: bad reply (not a temporary error: not retried)"]),
+    ],
+    ids=["temporary", "permanent"],
+)
+def test_a_step_retries_temporary_errors_in_both_loops_and_fails_at_once_on_others(
+    tmp_path: Path, error: Exception, failed: list[str]
+) -> None:
+    closes = [100 + (i % 17) - (i % 5) * 1.5 for i in range(200)]
+    bot_text = (Path(__file__).parents[2] / "bots" / "ema_cross.yaml").read_text()
+    bot_text = bot_text.replace("period: 20", "period: 3").replace("period: 50", "period: 7")
+    bot = compile_yaml(bot_text.replace("size: {fraction: 1.0}}", "size: {fraction: 1.0}}\n    retries: 2"))
+    outcomes = []
+    for clock in (BacktestClock(), ReplayClock(0)):  # the fast path and the generic loop
+        sleeps: list[float] = []
+        p = Pipeline(bot, BuildContext(bot, data={"BTC/USDT": str(candles(tmp_path, closes))}), Timing(sleeps.append))
+        p.open()
+        planner = p.planners[0][1]
+        planner.plan = faulty = Temporary(planner.plan, {5, 6}, error)  # type: ignore[method-assign]
+        recorder = BacktestRecorder("r")
+        drive(p, recorder, clock, 60_000)
+        events = [(e["kind"], e["message"]) for e in recorder.events]
+        outcomes.append((events, [o.t for o in recorder.orders]))
+        if failed:
+            assert events == [("block_error", failed[0])] * 2 and sleeps == []  # calls 5 and 6: two cycles
+        else:
+            assert events == [
+                ("retry", "step 'plan': ConnectionResetError: reset by peer; try 2 of 3 in 1s"),
+                ("retry", "step 'plan': ConnectionResetError: reset by peer; try 3 of 3 in 2s"),
+            ]
+            assert sleeps == [1, 2] and faulty.calls > 7
+    if not failed:  # retried in time, the faults change nothing: both loops send the same orders
+        assert outcomes[0] == outcomes[1] and len(outcomes[0][1]) > 10
+
+
+@pytest.mark.parametrize("kind", ["wall", "replay at 60x"])
+def test_a_cycle_that_outlasts_the_cadence_skips_the_missed_ticks_and_no_cycle_overlaps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A paper run on the wall clock or a fast replay (fake time, so instant) whose planner once takes 200 s of
+    a 1m cadence: the two ticks that came due meanwhile are skipped with an event, not run as a burst; their
+    bars reach the next cycle; every cycle starts after the one before it ended, and none early."""
+    from blocks.planners.ema_cross import EmaCross
+    from runner.runs import RunOptions, paper
+    from runner.store import Store
+
+    fake, minute = FakeTime(FIRST / 1000), 60_000
+    tick = [FIRST + (k + 1) * minute for k in range(30)]  # cycle times: the closes of the 30 candles
+    slow_at = tick[10]
+    spans: list[tuple[int, float, float]] = []
+    start = EmaCross.start
+
+    def timed(plan: Callable[[Cycle], Any], cycle: Cycle) -> Any:
+        began = fake.now()
+        assert not spans or began >= spans[-1][2], "a cycle started before the one before it ended"
+        fake.takes(200 if cycle.t == slow_at else 0.5)
+        spans.append((cycle.t, began, fake.now()))
+        return plan(cycle)
+
+    def start_timed(self: EmaCross, ctx: Any) -> None:
+        start(self, ctx)
+        self.plan = partial(timed, self.plan)  # type: ignore[method-assign]
+
+    monkeypatch.setattr(EmaCross, "start", start_timed)
+    text = (Path(__file__).parents[2] / "bots" / "ema_cross.yaml").read_text()
+    bot = compile_yaml(text.replace("period: 20", "period: 3").replace("period: 50", "period: 7"))
+    store = Store(tmp_path / "r.db")
+    wall = kind == "wall"
+    clock: Any = WallClock(2.0, fake.now, fake.sleep) if wall else ReplayClock(60, fake.now, fake.sleep)
+    run_id = paper(store, bot, RunOptions({"BTC/USDT": str(real_candles(tmp_path, 30))}), clock)["run_id"]
+
+    ran = [t for t, _, _ in spans]
+    assert ran == [t for k, t in enumerate(tick) if k not in (11, 12)]
+    if wall:
+        assert all(began >= t / 1000 + 2.0 for t, began, _ in spans)  # never before the candle closed (+ settle)
+    else:
+        first = spans[0][1]  # a minute of market per second, never ahead of it
+        assert all(began >= first + (t - spans[0][0]) / 60_000 for t, began, _ in spans)
+    events = store.rows("SELECT t, kind, message FROM events WHERE run_id = ?", (run_id,))
+    assert events == [
+        {
+            "t": tick[13],
+            "kind": "overlap",
+            "message": "skipped 2 missed ticks (2025-05-04 15:45 to 2025-05-04 15:46): the cycle at 2025-05-04 "
+            "15:44 outlasted the 1m cadence; the newest due tick runs instead",
+        }
+    ]
+    cycles = store.rows("SELECT t, bars FROM cycles WHERE run_id = ? ORDER BY t", (run_id,))
+    assert [c["t"] for c in cycles] == ran
+    assert {c["t"]: c["bars"] for c in cycles}[tick[13]] == 3  # the skipped ticks' bars came along
+
+
+@pytest.mark.parametrize("end", [None, T0 + 9 * 60_000], ids=["data ends", "window ends"])
+def test_the_last_tick_runs_even_when_its_time_has_passed_since_no_newer_one_will(
+    tmp_path: Path, end: int | None
+) -> None:
+    p = pipeline(tmp_path, "1m", [float(i) for i in range(1, 11)])
+    fake = FakeTime(T0 / 1000)
+    last = end or T0 + 10 * 60_000
+    planner = p.planners[0][1]
+    plan = planner.plan
+
+    def slow(cycle: Cycle) -> Any:
+        fake.takes(200 if cycle.t == last - 2 * 60_000 else 1)
+        return plan(cycle)
+
+    planner.plan = slow  # type: ignore[method-assign]
+    seen: list[tuple[int, int, list[tuple[str, str]]]] = []
+    recorder = type("Keep", (), {"record": lambda self, c: seen.append((c.t, c.bars, list(c.events)))})()
+    drive(p, recorder, WallClock(2.0, fake.now, fake.sleep), 60_000, Window(end=end))
+    ticks = [T0 + k * 60_000 for k in range(1, 11)]
+    assert [t for t, _, _ in seen] == [t for t in ticks if t <= last and t != last - 60_000]
+    t, bars, events = seen[-1]
+    assert (t, bars) == (last, 2)
+    skipped, before = format_time(last - 60_000), format_time(last - 2 * 60_000)
+    assert events == [("overlap", f"skipped 1 missed tick ({skipped}): the cycle at {before} outlasted the 1m "
+                       "cadence; the newest due tick runs instead")]  # fmt: skip
+
+
+def test_clocks_say_when_a_tick_is_stale() -> None:
+    now = [1_700_000_000.0]
+    wall = WallClock(settle_s=2.0, now=lambda: now[0], sleep=lambda s: None)
+    t, minute = 1_700_000_000_000, 60_000
+    assert not wall.missed(t, minute)
+    now[0] += 61.0  # the wall clock's next tick is due (its close plus the settle time)
+    assert not wall.missed(t, minute)
+    now[0] += 1.0
+    assert wall.missed(t, minute) and not wall.missed(t + minute, minute)
+    assert not BacktestClock().missed(t, minute) and not ReplayClock(0, now=lambda: now[0]).missed(t, minute)
+
+
+def test_a_replay_misses_a_tick_only_a_whole_real_cadence_late() -> None:
+    """At 60x a minute bar lasts a second, but a cycle lasts what it lasts: only a cycle longer than the bot's
+    real cadence makes ticks stale, as live; a replay that merely lags the acceleration runs late, no burst."""
+    now = [1_000.0]
+    replay = ReplayClock(60, now=lambda: now[0], sleep=lambda s: None)
+    t, minute = 1_700_000_000_000, 60_000
+    replay.wait_until(t)  # anchors replayed time to the wall: a minute per second from here
+    now[0] += 5.0  # a 5 s cycle: four ticks late at 60x, yet far shorter than a real minute
+    assert not replay.missed(t + minute, minute)
+    replay.wait_until(t + minute)  # runs at once, and the replay goes on from here
+    now[0] += 150.0  # a cycle of two and a half real minutes: live, the second tick after it came due meanwhile
+    missed = [replay.missed(t + k * minute, minute) for k in range(2, 6)]
+    assert missed == [True, False, False, False]  # so the first is skipped, and the second runs

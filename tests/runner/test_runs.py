@@ -315,3 +315,25 @@ def test_a_dry_run_validates_and_records_every_order_and_sends_none(tmp_path: Pa
     # the same decisions as the paper run of the same file: mode is not part of the deployment
     assert activity(db, dry)["intents"] == activity(db, paper)["intents"]
     assert query(db, "SELECT COUNT(DISTINCT deployment_id) FROM runs") == [(1,)]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals")
+def test_a_second_runner_run_of_the_same_bot_and_data_is_refused_while_the_first_runs(tmp_path: Path) -> None:
+    """Before the run lock, the second process resumed the first one's run and failed on its cycles."""
+    data, db = real_candles(tmp_path, 2_000), tmp_path / "r.db"
+    command = [RUNNER, "run", EMA, "--replay", str(data), "--speed", "3000", "--quiet", "--db", str(db)]
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _cycles(db) < 20:
+        time.sleep(0.05)
+    second = cli(*command[1:])
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert second.returncode == 1
+    assert second.stderr.startswith(
+        f"runner run: ema_cross@1.0.0: already running over the same data (pid {first.pid} on "
+    ), second.stderr
+    assert query(db, "SELECT status FROM runs") == [("stopped",)]
+    assert cli(*command[1:3], "--replay", str(data), "--quiet", "--db", str(db)).returncode == 0  # resumes, as before
+    assert query(db, "SELECT status, COUNT(*) FROM runs") == [("finished", 1)]

@@ -42,6 +42,22 @@ def test_defaults_are_filled_so_omitting_them_changes_nothing() -> None:
     assert explicit.snapshot["pipeline"][3]["with"]["allow_short"] is False
 
 
+def test_failure_settings_are_in_the_snapshot_only_when_set() -> None:
+    """Bots deployed before steps had timeouts and retries keep their config_id; setting one changes it."""
+    path = BOTS / "ema_cross.yaml"
+    plain = compile_file(path)
+    line = "with: {fast: ema_fast, slow: ema_slow, size: {fraction: 1.0}}"
+    defaults = compile_yaml(path.read_text().replace(line, line + "\n    on_error: skip_cycle\n    retries: 0"))
+    assert defaults.config_id == plain.config_id
+    guarded = compile_yaml(path.read_text().replace(line, line + "\n    timeout: 60s\n    retries: 2\n    backoff: 2s"))
+    assert guarded.config_id != plain.config_id
+    assert diff(plain.snapshot, guarded.snapshot) == [
+        '+ pipeline[3].backoff: "2s"',
+        "+ pipeline[3].retries: 2",
+        '+ pipeline[3].timeout: "1m"',
+    ]
+
+
 def test_mode_and_description_are_not_part_of_the_deployment() -> None:
     text = (BOTS / "noop.yaml").read_text()
     a = compile_yaml(text)
