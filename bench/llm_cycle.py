@@ -7,7 +7,9 @@ coin, the account and positions):
   - decision overhead: render, prompt hash, parse and validate a real Alpha Arena reply, intents and the
     call record, with the model answering instantly in-process;
   - litellm + HTTP: the same through litellm to a local OpenAI-compatible server that answers at once;
-  - the rendered prompt's size in tokens (litellm's counter for gpt-4o-mini).
+  - the rendered prompt's size in tokens (litellm's counter for gpt-4o-mini);
+  - the shipped prompt of bots/llm_perp_trader.yaml (five perps, 1m and 4h indicators, account, trades and
+    performance): its render time with a full 10-row history, and its size.
 Budget (DESIGN.md section 12): live cycle overhead outside network and LLM < 5 ms.
 """
 
@@ -48,6 +50,7 @@ pipeline:
     with:
       model: openai/gpt-4o-mini
       api_base: BASE
+      api_key: ${env:LLM_BENCH_KEY}
       retries: 0
       user: |
         Time {{ now }}, invocation {{ invocation }}. ALL SERIES ARE ORDERED OLDEST -> NEWEST.
@@ -104,6 +107,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=300)
     args = parser.parse_args()
+    import os
+
+    os.environ["LLM_BENCH_KEY"] = "sk-bench"  # the local server takes any key
     answer = max((json.dumps(c["llm_response"]) for c in json.loads(DATA.read_text())["conversations"]), key=len)
     with llm_server(fallback=lambda _: reply(answer)) as server:
         pipeline, planner, account = setup(server.base)
@@ -143,6 +149,43 @@ def main() -> None:
         tokens = litellm.token_counter(model="gpt-4o-mini", messages=messages)
         size = len(rendered["system"]) + len(rendered["user"])
         print(f"prompt                      {size:,} chars, {tokens:,} tokens (gpt-4o-mini)")
+    shipped_prompt(args.cycles)
+
+
+def shipped_prompt(cycles: int) -> None:
+    """Render time and size of bots/llm_perp_trader.yaml's prompts, every lane value set, 10 rows of history."""
+    from runner.compile import compile_file
+    from runner.llm.prompt import render
+
+    bot = compile_file(str(ROOT / "bots" / "llm_perp_trader.yaml"))
+    pipeline = Pipeline(bot, BuildContext(bot, run_kind="paper"))
+    planner = next(b for s, b in pipeline.planners if s.id == "plan")
+    planner.start(pipeline.ctx)
+    account = Account(
+        9_000.0,
+        10_250.0,
+        {"BTC/USDC:USDC": Position("BTC/USDC:USDC", 0.05, 110_000.0, 0.0, 5.0, 0.0, 108_000.0, 115_000.0, "4h < EMA")},
+    )
+    bases = (110_000.0, 3_900.0, 190.0, 0.2, 2.6)
+    rendered: dict[str, str] = {}
+
+    def one(i: int) -> None:
+        for base, lane in zip(bases, pipeline.lanes.values(), strict=True):
+            for slot in range(len(lane)):
+                lane[slot] = base * (1 + 0.001 * ((i + slot) % 7))
+        values = planner._context.build(Cycle(1_761_634_800_000 + i * 900_000, pipeline.lanes, account=lambda: account))
+        rendered["system"] = render(planner._system, values)
+        rendered["user"] = render(planner._user, values)
+
+    for i in range(10):
+        one(i)  # fill the history
+    lo, med = per_cycle_ms(cycles, one)
+    import litellm
+
+    messages = [{"role": "system", "content": rendered["system"]}, {"role": "user", "content": rendered["user"]}]
+    tokens = litellm.token_counter(model="gpt-4o-mini", messages=messages)
+    size = len(rendered["system"]) + len(rendered["user"])
+    print(f"llm_perp_trader prompt      min {lo:6.3f} ms   median {med:6.3f} ms   {size:,} chars, {tokens:,} tokens")
 
 
 if __name__ == "__main__":

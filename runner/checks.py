@@ -228,9 +228,8 @@ _STOPS_THE_RUN = {"source": "a source", "indicator": "an indicator", "executor":
 def check_failure_settings(ctx: CompileContext) -> Iterator[ConfigIssue]:
     """``on_error``, ``timeout``, ``retries`` and ``backoff`` are set only where they take effect: on planner
     and validator steps (an error elsewhere stops the run), and ``backoff`` only with retries."""
-    raw_steps = ctx.doc.data.get("pipeline")
     for step in ctx.steps:
-        raw = raw_steps[step.index] if isinstance(raw_steps, list) else None
+        raw = ctx.raw(step.path)
         if not isinstance(raw, dict) or step.kind is None:
             continue
         if step.kind in _STOPS_THE_RUN:

@@ -81,6 +81,18 @@ class CompileContext:
     def issue(self, path: Path, message: str, hint: str = "", at_key: bool = False) -> ConfigIssue:
         return self.document(path).issue(path, message, hint, at_key)
 
+    def raw(self, path: Path) -> Any:
+        """The value as written at ``path`` of its file (None when there is none)."""
+        node: Any = self.document(path).data
+        for key in path:
+            if isinstance(node, dict) and isinstance(key, str):
+                node = node.get(key)
+            elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+                node = node[key]
+            else:
+                return None
+        return node
+
     def position(self, path: Path) -> tuple[int, int]:
         """Line and column of ``path`` in its file."""
         return self.document(path).position(path)

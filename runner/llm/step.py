@@ -147,9 +147,7 @@ def api_key(step_id: str, config: LlmConfig, mode: str) -> str | None:
 
 
 def _raw_with(ctx: CompileContext, step: StepInfo) -> dict[str, Any]:
-    pipeline = ctx.doc.data.get("pipeline") if isinstance(ctx.doc.data, dict) else None
-    raw = pipeline[step.index] if isinstance(pipeline, list) and step.index < len(pipeline) else None
-    settings = raw.get("with") if isinstance(raw, dict) else None
+    settings = ctx.raw((*step.path, "with"))
     return settings if isinstance(settings, dict) else {}
 
 
