@@ -61,3 +61,11 @@ def since(store: Store, bot: str, after: int) -> list[Control]:
 
 def taken(store: Store, control: Control, run_id: str, t: int) -> None:
     store.conn.execute("UPDATE controls SET taken_by = ?, taken_t = ? WHERE id = ?", (run_id, t, control.id))
+
+
+def taken_by(store: Store, run_id: str) -> list[tuple[int, Control]]:
+    """The commands a run took, with the cycle at which it took each, in order."""
+    rows = store.rows(
+        "SELECT id, command, args, taken_t FROM controls WHERE taken_by = ? ORDER BY taken_t, id", (run_id,)
+    )
+    return [(int(r["taken_t"]), Control(r["id"], r["command"], json.loads(r["args"]))) for r in rows]

@@ -229,7 +229,7 @@ def _paper(
     if previous:
         store.event(run_id, skip_until, "resume", f"resumed after cycle {skip_until}")
     recorder = CycleRecorder(store, run_id, echo)
-    pipeline.poll = _control_poll(store, bot.spec.bot, run_id)
+    pipeline.poll = _control_poll(store, bot.spec.bot, run_id, skip_until)
 
     def should_stop() -> bool:
         return stop() or (once and recorder.recorded >= 1)
@@ -257,14 +257,22 @@ def _exposure(fills: list[tuple[int, str, float]], times: Sequence[int]) -> floa
     return exposure_pct(fills, times[0], times[0] + span_ms(times)) if len(times) else 0.0
 
 
-def _control_poll(store: Store, bot: str, run_id: str) -> Callable[[int], list[Control]]:
+def _control_poll(
+    store: Store, bot: str, run_id: str, recompute_until: int | None = None
+) -> Callable[[int], list[Control]]:
     """A run's reader of operator commands: the one in force when it starts (a kill or a pause not since
-    resumed), then each new one once, marked as taken by this run."""
+    resumed), then each new one once, marked as taken by this run. A resumed run recomputes its recorded
+    cycles up to ``recompute_until``: there it takes again, at the same cycles, only the commands it took
+    before it stopped, so that it rebuilds the state it had; what came since waits for its first new cycle."""
     seen = controls.latest_id(store, bot)
-    first = [c for c in [controls.standing(store, bot)] if c is not None]
+    before = controls.taken_by(store, run_id) if recompute_until is not None else []
+    again = {control.id for _, control in before}
+    first = [c for c in [controls.standing(store, bot)] if c is not None and c.id not in again]
 
     def poll(t: int) -> list[Control]:
         nonlocal seen, first
+        if recompute_until is not None and t <= recompute_until:
+            return [control for taken_t, control in before if taken_t == t]
         found, first = first + controls.since(store, bot, seen), []
         for control in found:
             seen = max(seen, control.id)

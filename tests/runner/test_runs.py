@@ -337,3 +337,70 @@ def test_a_second_runner_run_of_the_same_bot_and_data_is_refused_while_the_first
     assert query(db, "SELECT status FROM runs") == [("stopped",)]
     assert cli(*command[1:3], "--replay", str(data), "--quiet", "--db", str(db)).returncode == 0  # resumes, as before
     assert query(db, "SELECT status, COUNT(*) FROM runs") == [("finished", 1)]
+
+
+TRADER = """
+bot: paused_ema
+version: 1.0.0
+account: {cash: 10000, quote: USDC}
+symbols: [BTC/USDC:USDC]
+pipeline:
+  - {id: candles, uses: source.candles, with: {timeframe: 1m}}
+  - {id: fast, uses: indicator.ema, with: {of: candles.close, period: 5}}
+  - {id: slow, uses: indicator.ema, with: {of: candles.close, period: 15}}
+  - {id: plan, uses: planner.ema_cross, with: {fast: fast, slow: slow, allow_short: true, size: {fraction: 0.5}}}
+  - {id: exec, uses: executor.paper, with: {max_leverage: 5}}
+"""
+
+
+@pytest.mark.parametrize("paused", ["while-stopped", "before-the-stop"])
+def test_a_resumed_run_takes_operator_commands_at_the_cycles_an_unbroken_run_would(tmp_path: Path, paused: str) -> None:
+    """A pause given while the bot is stopped is taken at its first new cycle, not in the recomputed ones; a
+    pause it took before it stopped is taken again at the same cycle. Either way the run records what a run
+    that never stopped records."""
+    from conftest import compile_yaml
+
+    from runner import controls
+    from runner.cycle import Cycle
+    from runner.runs import RunOptions, paper
+    from runner.store import Store
+
+    bot = compile_yaml(TRADER)
+    data = RunOptions({"BTC/USDC:USDC": str(real_candles(tmp_path, 400))})
+    t0 = 1_746_372_780_000  # the first candle's close
+    pause_after, stop_after = t0 + 200 * 60_000, t0 + (200 if paused == "while-stopped" else 300) * 60_000
+
+    def run(db: Path, stop_at: int | None) -> None:
+        store = Store(db)
+
+        def echo(cycle: Cycle) -> None:
+            seen.append(cycle.t)
+            if cycle.t == pause_after and not (paused == "while-stopped" and stop_at is not None):
+                controls.send(store, "paused_ema", "pause")
+
+        seen: list[int] = []
+        try:
+            paper(store, bot, data, echo=echo, stop=lambda: stop_at is not None and bool(seen) and seen[-1] >= stop_at)
+            if stop_at is not None and paused == "while-stopped":
+                controls.send(store, "paused_ema", "pause")
+        finally:
+            store.close()
+
+    run(tmp_path / "unbroken.db", None)
+    run(tmp_path / "broken.db", stop_after)
+    run(tmp_path / "broken.db", None)
+
+    def recorded(db: Path) -> tuple[list[tuple[object, ...]], ...]:
+        with sqlite3.connect(db) as conn:
+            return (
+                conn.execute("SELECT t, equity FROM equity ORDER BY t").fetchall(),
+                conn.execute("SELECT t, kind, message FROM events WHERE kind != 'resume' ORDER BY t, id").fetchall(),
+                conn.execute("SELECT command, taken_t FROM controls").fetchall(),
+                conn.execute("SELECT t, symbol, side, quantity, price FROM fills ORDER BY t, id").fetchall(),
+            )
+
+    unbroken, broken = recorded(tmp_path / "unbroken.db"), recorded(tmp_path / "broken.db")
+    assert broken[2] == unbroken[2] == [("pause", pause_after + 60_000)]
+    assert [e[2] for e in broken[1]] == ["paused by the operator: no planner runs until resume"]
+    assert broken == unbroken
+    assert unbroken[3] and all(t <= pause_after + 60_000 for t, *_ in unbroken[3])
