@@ -68,6 +68,8 @@ class BuildContext:
     """How LLM planners get replies: ``live``, ``cached`` (the cache first) or ``replay`` (the cache only)."""
     llm_cache: LlmCache | None = None
     """The replay cache of the run's store; None: nothing is cached."""
+    resume_until: int | None = None
+    """A resumed run recomputes its recorded cycles up to this time before it records new ones."""
     trade_book: TradeBook | None = None
     """The run's round trips as they happen, kept only once a block asks for them (``book()``)."""
 

@@ -78,6 +78,9 @@ def open_pipeline(
         llm=llm_mode(kind, options),
         llm_cache=LlmCache(store) if store is not None else None,
     )
+    if store is not None and kind != "backtest":
+        previous = resumable_run(store, bot, kind, options)
+        ctx.resume_until = previous["last_t"] if previous else None
     pipeline = Pipeline(bot, ctx, timing)
     pipeline.open()
     return pipeline
@@ -181,11 +184,20 @@ def backtest(
 
 
 def resumable_run(store: Store, bot: CompiledBot, kind: str, options: RunOptions) -> dict[str, Any] | None:
-    """An unfinished run of this deployment over the same data, if any."""
+    """An unfinished run of this deployment over the same data, funding and start, if any: resuming one that
+    started elsewhere would rebuild another state than the one it recorded. (Its end may differ: a resumed run
+    may go on further.)"""
     return store.one(
         "SELECT id, last_t FROM runs WHERE deployment_id = ? AND kind = ? AND status IN ('running', 'stopped') "
-        "AND data = ? ORDER BY started_at DESC LIMIT 1",
-        (deployment_id(bot.spec.bot, bot.spec.version), kind, json.dumps(options.data, sort_keys=True)),
+        "AND data = ? AND json_extract(params, '$.start') IS ? AND json_extract(params, '$.funding') = json(?) "
+        "ORDER BY started_at DESC LIMIT 1",
+        (
+            deployment_id(bot.spec.bot, bot.spec.version),
+            kind,
+            json.dumps(options.data, sort_keys=True),
+            options.start,
+            json.dumps(options.funding, sort_keys=True),
+        ),
     )
 
 

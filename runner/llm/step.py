@@ -126,12 +126,9 @@ def restore(asker: Asker, ctx: BuildContext) -> None:
     if ctx.llm_cache is None or ctx.run_kind == "backtest":
         return
     from runner.llm.budget import spent_per_day
-    from runner.runs import RunOptions, resumable_run
 
-    store = ctx.llm_cache.store
-    asker.spent.update(spent_per_day(store, ctx.deployment_id, asker.step_id))
-    previous = resumable_run(store, ctx.bot, ctx.run_kind, RunOptions(ctx.data))
-    asker.recompute_until = previous["last_t"] if previous else None
+    asker.spent.update(spent_per_day(ctx.llm_cache.store, ctx.deployment_id, asker.step_id))
+    asker.recompute_until = ctx.resume_until
 
 
 def api_key(step_id: str, config: LlmConfig, mode: str) -> str | None:

@@ -404,3 +404,35 @@ def test_a_resumed_run_takes_operator_commands_at_the_cycles_an_unbroken_run_wou
     assert [e[2] for e in broken[1]] == ["paused by the operator: no planner runs until resume"]
     assert broken == unbroken
     assert unbroken[3] and all(t <= pause_after + 60_000 for t, *_ in unbroken[3])
+
+
+def test_a_run_resumes_only_over_the_same_start(tmp_path: Path) -> None:
+    """A stopped run is resumed by a restart over the same data from the same start; from another start it is
+    another run (resuming it would rebuild a state it never had)."""
+    from conftest import compile_yaml
+
+    from runner.cycle import Cycle
+    from runner.runs import RunOptions, paper
+    from runner.store import Store
+
+    bot = compile_yaml(TRADER)
+    data = {"BTC/USDC:USDC": str(real_candles(tmp_path, 120))}
+    t0 = 1_746_372_780_000
+    store = Store(tmp_path / "r.db")
+    seen: list[int] = []
+
+    def echo(cycle: Cycle) -> None:
+        seen.append(cycle.t)
+
+    def stop() -> bool:
+        return len(seen) >= 10
+
+    first = paper(store, bot, RunOptions(data, start=t0 + 20 * 60_000), echo=echo, stop=stop)["run_id"]
+    seen.clear()
+    other = paper(store, bot, RunOptions(data, start=t0 + 30 * 60_000), echo=echo, stop=stop)["run_id"]
+    seen.clear()
+    again = paper(store, bot, RunOptions(data, start=t0 + 20 * 60_000), echo=echo)["run_id"]
+    assert other != first and again == first
+    rows = store.rows("SELECT id, status FROM runs ORDER BY started_at")
+    assert [(r["id"], r["status"]) for r in rows] == [(first, "finished"), (other, "stopped")]
+    store.close()
