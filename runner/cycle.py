@@ -554,6 +554,8 @@ class Pipeline:
             if verdict.action == "reject":
                 break
             if verdict.action == "resize" and verdict.size is not None:
+                if intent.requested is None:
+                    intent.requested = intent.size
                 intent.size = verdict.size
         return verdicts
 

@@ -94,6 +94,8 @@ class Intent:
     after_previous: bool = False
     """Send only once the previous leg of the same decision has filled; if it fails, this leg is cancelled
     (Permafrost's swap-before-order: never a perp hedge without its spot leg)."""
+    requested: Size | None = None
+    """The size the planner asked for, once a validator has resized the intent (``size`` is then the new one)."""
 
 
 @dataclass(slots=True, frozen=True)

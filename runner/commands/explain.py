@@ -69,6 +69,7 @@ def _explain(store: Store, client_id: str, run_id: str | None) -> int:
         lines.append(
             f"intent at {fmt_time(order['t'])} from step '{intent['step_id']}' (leg {intent['leg']}): "
             f"{payload['kind']} {payload['side'] or ''} size {payload['size']}"
+            + (f" (asked {payload['requested']})" if payload.get("requested") else "")
         )
         lines.append(f"  reason: {payload['reason'] or '-'}")
         for verdict in json.loads(intent["verdicts"]):

@@ -233,8 +233,9 @@ def test_a_backtest_under_house_rules_is_capped_and_refused_by_them(tmp_path: Pa
     assert refused and all(v["reason"].startswith("house_loss tripped: realised -") for v in refused)
     trips = query(db, "SELECT message FROM events WHERE kind = 'breaker' AND message LIKE 'house_loss tripped%'")
     assert trips
-    sent = [json.loads(p)["size"] for (p,) in query(db, "SELECT payload FROM intents WHERE approved AND side = 'buy'")]
-    assert sent and all(size == {"notional": 2000.0} for size in sent)
+    payloads = [json.loads(p) for (p,) in query(db, "SELECT payload FROM intents WHERE approved AND side = 'buy'")]
+    assert payloads and all(p["size"] == {"notional": 2000.0} for p in payloads)
+    assert all(p["requested"] == {"fraction": 1.0} for p in payloads)  # what the planner asked, kept
     explained = cli("explain", "--last", "--db", str(db)).stdout.splitlines()
     assert any(
         line.startswith("  verdict house_limits (house rule): resize (position ") and line.endswith("by the limits)")
