@@ -164,6 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
 
+    p = sub.add_parser(
+        "events", help="list what happened to a bot's latest run: breaker trips, halts, kills, failures, skips"
+    )
+    p.add_argument("bot", metavar="BOT", help="the bot's name (as in its file's bot:)")
+    p.add_argument("--run", help="this run (an id or a unique prefix) instead of the latest")
+    p.add_argument("--kind", action="append", metavar="KIND", help="only events of this kind, e.g. breaker, halt")
+    p.add_argument("--limit", type=int, default=100, help="the last N events (default 100; 0: all)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--db", help="the store (default: $RUNNER_DB or ./runner.db)")
+
     for name, text in (
         ("pause", "stop a bot's planners at its next cycle (positions and open orders stay)"),
         ("resume", "let a paused bot plan again"),

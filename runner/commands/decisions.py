@@ -20,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
             return 1
         calls = store.rows(
             "SELECT t, step_id, attempt, model, source, tokens_in, tokens_out, cost_usd, latency_ms, error, "
-            "rejected, intents, prompt_hash FROM llm_calls WHERE run_id = ? ORDER BY t, step_id, attempt",
+            "rejected, intents, prompt_hash, plan, COALESCE(subject, '') AS subject FROM llm_calls "
+            "WHERE run_id = ? ORDER BY t, step_id, attempt",
             (run_row["id"],),
         )
     finally:
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     body = [
         [
             fmt_time(d["t"]),
-            d["step_id"],
+            f"{d['step_id']} on {d['subject']}" if d["subject"] else d["step_id"],
             d["model"],
             d["source"],
             str(d["attempts"]),
@@ -71,14 +72,20 @@ def _run(store: Store, bot: str, run_id: str | None) -> dict[str, Any] | None:
 
 
 def _decisions(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The calls of each (cycle, step), folded into one decision: totals, and how it ended."""
+    """The calls of each (cycle, step, subject), folded into one decision: totals, and how it ended (a plan's
+    intents, or a veto's answer)."""
     out: list[dict[str, Any]] = []
     for call in calls:
         last = out[-1] if out else None
-        if last is None or (last["t"], last["step_id"]) != (call["t"], call["step_id"]):
+        if last is None or (last["t"], last["step_id"], last["subject"]) != (
+            call["t"],
+            call["step_id"],
+            call["subject"],
+        ):
             last = {
                 "t": call["t"],
                 "step_id": call["step_id"],
+                "subject": call["subject"],
                 "model": call["model"],
                 "source": call["source"],
                 "attempts": 0,
@@ -99,6 +106,9 @@ def _decisions(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rejected = json.loads(call["rejected"] or "[]")
         if call["error"]:
             last["outcome"] = f"refused: {call['error']}"[:100]
+        elif call["subject"]:  # a veto: its answer
+            answer = json.loads(call["plan"] or "{}")
+            last["outcome"] = f"{'vetoed' if answer.get('veto') else 'approved'}: {answer.get('reason', '')}"[:100]
         else:
             last["outcome"] = f"{call['intents']} intent(s)" + (f", {len(rejected)} not traded" if rejected else "")
     return out
