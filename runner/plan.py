@@ -13,7 +13,16 @@ from typing import Any, Literal, Self, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-__all__ = ["ExitPlan", "Plan", "PlanError", "SymbolPlan", "parse_plan", "parse_reply", "plan_schema"]
+__all__ = [
+    "ExitPlan",
+    "Plan",
+    "PlanError",
+    "SymbolPlan",
+    "keyed_plan_schema",
+    "parse_plan",
+    "parse_reply",
+    "plan_schema",
+]
 
 Signal = Literal["buy", "sell", "hold", "close"]
 _SIGNALS = {
@@ -180,4 +189,41 @@ def plan_schema() -> dict[str, Any]:
     """The JSON Schema of the canonical plan, as sent to providers with structured output."""
     schema = Plan.model_json_schema(mode="serialization")
     schema["title"] = "plan"
+    return schema
+
+
+def keyed_plan_schema(names: list[str]) -> dict[str, Any]:
+    """A stricter plan that a grammar can enforce whole: positions keyed by each of ``names`` (so none twice),
+    buy and sell with a quantity > 0, hold and close with only a justification and confidence.
+
+    Every reply it allows is a valid plan (the mapping shape is read like Alpha Arena's), so a grammar-constrained
+    local model can get the trading wrong but never the format.
+    """
+    schema = plan_schema()
+    entry = schema["$defs"].pop("SymbolPlan")["properties"]
+    sized = {key: value for key, value in entry.items() if key not in ("symbol", "signal")}
+    sized["quantity"] = {**sized["quantity"], "exclusiveMinimum": 0}
+    schema["$defs"]["Decision"] = {
+        "anyOf": [
+            {
+                "type": "object",
+                "properties": {"signal": {"enum": ["buy", "sell"]}, **sized},
+                "required": ["signal", "quantity"],
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "signal": {"enum": ["hold", "close"]},
+                    "justification": entry["justification"],
+                    "confidence": entry["confidence"],
+                },
+                "required": ["signal"],
+            },
+        ]
+    }
+    schema["properties"]["positions"] = {
+        "type": "object",
+        "properties": {name: {"$ref": "#/$defs/Decision"} for name in names},
+        "description": "Each symbol's decision, by symbol; symbols left out are held",
+    }
     return schema

@@ -72,7 +72,13 @@ class Llm(Planner):
         self._close = prices.get("close")
         key = api_key(self.step_id, config, ctx.llm)
         self._asker: Asker = Asker(
-            self.step_id, config, key, ctx.llm, ctx.llm_cache, per_run=ctx.run_kind == "backtest"
+            self.step_id,
+            config,
+            key,
+            ctx.llm,
+            ctx.llm_cache,
+            schema=_schema(config.model, ctx.symbols),
+            per_run=ctx.run_kind == "backtest",
         )
         restore(self._asker, ctx)
         self._system = config.system if config.system is not None else DEFAULT_SYSTEM
@@ -84,3 +90,15 @@ class Llm(Planner):
         from runner.llm.decide import decide
 
         return decide(self._asker, self._context, self._system, self._user, cycle)
+
+
+def _schema(model: str, symbols: list[str]) -> dict[str, Any] | None:
+    """The reply's schema: the plan's (None), or for a local model the keyed plan a grammar enforces whole."""
+    from runner.llm.client import is_local
+
+    if not is_local(model):
+        return None
+    from runner.llm.intents import plan_names
+    from runner.plan import keyed_plan_schema
+
+    return keyed_plan_schema(plan_names(symbols))

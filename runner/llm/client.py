@@ -1,4 +1,5 @@
-"""Model calls through litellm (imported on first call), with timeouts, error classes and retries.
+"""Model calls through litellm (imported on first call), or to a local model (local.py), with timeouts, error
+classes and retries.
 
 Temporary failures (rate limits, timeouts, unavailable servers, lost connections) are retried with
 exponential backoff; everything else (bad key, bad request, unknown model) fails at once.
@@ -12,7 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LlmError", "Reply", "Request", "complete", "complete_with_retries", "response_format"]
+__all__ = ["LOCAL", "LlmError", "Reply", "Request", "complete", "complete_with_retries", "is_local", "response_format"]
+
+LOCAL = "local/"
+"""The prefix of models served in-process by llama.cpp (local.py) rather than through litellm."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +94,14 @@ def response_format(model: str, schema: dict[str, Any], mode: str) -> dict[str, 
     return {"type": "json_object"}
 
 
+def is_local(model: str) -> bool:
+    """Whether ``model`` is served in-process by llama.cpp rather than through litellm."""
+    return model.startswith(LOCAL)
+
+
 def _supports_schema(model: str) -> bool:
+    if is_local(model):  # a grammar holds a local model to any schema
+        return True
     try:
         return bool(_litellm().supports_response_schema(model=model))
     except Exception:
@@ -98,7 +109,11 @@ def _supports_schema(model: str) -> bool:
 
 
 def complete(request: Request) -> Reply:
-    """One chat completion; raises LlmError."""
+    """One chat completion, from a local model (``local/...``) or through litellm; raises LlmError."""
+    if is_local(request.model):
+        from runner.llm import local  # llama.cpp, not litellm
+
+        return local.complete(request)
     litellm = _litellm()
     kwargs: dict[str, Any] = {
         "model": request.model,

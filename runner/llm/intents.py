@@ -8,7 +8,7 @@ from runner.llm.context import base_of
 from runner.plan import Plan, SymbolPlan
 from runner.types import Intent, Size
 
-__all__ = ["plan_intents"]
+__all__ = ["plan_intents", "plan_names"]
 
 
 def plan_intents(plan: Plan, symbols: Sequence[str]) -> tuple[list[Intent], list[str]]:
@@ -31,6 +31,12 @@ def plan_intents(plan: Plan, symbols: Sequence[str]) -> tuple[list[Intent], list
         if intent is not None:
             intents.append(intent)
     return intents, rejected
+
+
+def plan_names(symbols: Sequence[str]) -> list[str]:
+    """The name a plan gives each symbol: its base (BTC), or the symbol itself when two share that base."""
+    bases = [base_of(s).upper() for s in symbols]
+    return [base if bases.count(base) == 1 else symbol for symbol, base in zip(symbols, bases, strict=True)]
 
 
 def _names(symbols: Sequence[str]) -> dict[str, str]:

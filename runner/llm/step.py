@@ -7,10 +7,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from runner.block import BlockConfig, Secret
 from runner.errors import BlockError, ConfigIssue, format_path
+from runner.llm import local
+from runner.llm.client import is_local
 from runner.llm.context import CONTEXT_NAMES
 from runner.llm.prompt import problems
 
@@ -30,7 +32,7 @@ class LlmConfig(BlockConfig):
     model: str = Field(
         min_length=1,
         description="litellm model string, e.g. openrouter/deepseek/deepseek-chat or openai/gpt-4o; "
-        "local/smollm2 for the embedded model",
+        "local/smollm2 for the embedded model (the local extra), local/<path>.gguf for any GGUF file",
     )
     api_base: str | None = Field(
         None, description="Base URL of an OpenAI-compatible server, e.g. http://localhost:11434/v1"
@@ -56,6 +58,13 @@ class LlmConfig(BlockConfig):
         allow_inf_nan=False,
         description="Spend per UTC day after which the step stops asking; a backtest may spend it once in all",
     )
+
+    @field_validator("model")
+    @classmethod
+    def _known_local_model(cls, model: str) -> str:
+        if is_local(model) and (wrong := local.problem(model)):
+            raise ValueError(wrong)
+        return model
 
 
 def include_templates(step: StepInfo, ctx: CompileContext) -> Iterator[ConfigIssue]:

