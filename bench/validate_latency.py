@@ -36,6 +36,7 @@ def main() -> None:
         "import pydantic + yaml (floor)": [sys.executable, "-c", "from pydantic import BaseModel; import yaml"],
         "runner validate bots/noop.yaml": [str(BIN / "runner"), "validate", "bots/noop.yaml"],
         "runner validate bots/ema_cross.yaml": [str(BIN / "runner"), "validate", "bots/ema_cross.yaml"],
+        "runner validate bots/llm_perp_trader.yaml": [str(BIN / "runner"), "validate", "bots/llm_perp_trader.yaml"],
         "runner validate bots/ (all)": [str(BIN / "runner"), "validate", "bots/"],
     }
     print(f"{'case':<40} {'min':>8} {'median':>8} {'p90':>8}   ({args.runs} runs each)")

@@ -177,6 +177,7 @@ class PromptContext:
             "notional": abs(p.quantity) * price,
             "unrealized_pnl": p.quantity * (price - p.avg_price),
             "leverage": p.leverage,
+            "funding": p.funding,
             "stop_loss": p.stop_loss,
             "take_profit": p.take_profit,
             "invalidation": p.invalidation,

