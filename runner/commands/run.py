@@ -128,6 +128,8 @@ def _printer(name: str, lock: threading.Lock, quiet: bool, house: set[str]) -> A
         lines = [f"{when}  {name}  {line}" for line in llm_lines(cycle)]
         for intent, verdicts in cycle.verdicts:
             size = intent.size.model_dump() if intent.size else ""
+            if intent.requested is not None:
+                size = f"{intent.requested.model_dump()}"  # as asked; a resize verdict below gives the new size
             lines.append(
                 f"{when}  {name}  intent   {intent.symbol} {intent.kind} {intent.side or ''} {size}  {intent.reason}"
             )
