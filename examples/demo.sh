@@ -37,7 +37,7 @@ if local_model; then
     --replay "ETH/USDC:USDC=$perps/ETHUSDT-1m.csv.gz" --replay "SOL/USDC:USDC=$perps/SOLUSDT-1m.csv.gz" \
     --replay DOGE/USDC:USDC=none --replay XRP/USDC:USDC=none --from 2025-06-12T12:00 --until 2025-06-12T12:35
   show decisions llm_perp_trader
-  show explain --last
+  show explain --last --bot llm_perp_trader
 else
   echo
   echo "demo: skipped the embedded LLM (local/smollm2, an optional extra): make local installs it"

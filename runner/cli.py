@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("explain", help="walk an order back to its intent, verdicts, decision and deployment")
     p.add_argument("order", metavar="ORDER_ID", nargs="?", help="an order's client id (br-...)")
-    p.add_argument("--last", action="store_true", help="explain the newest filled order")
+    p.add_argument("--last", action="store_true", help="explain the newest filled order of the latest run")
+    p.add_argument("--bot", help="with --last: of this bot's latest run")
     p.add_argument("--run", help="the run, when several runs have this order id")
     p.add_argument("--db", help="the store")
 

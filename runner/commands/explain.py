@@ -16,7 +16,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         order = args.order
         if order is None:
-            newest = store.one("SELECT client_id, run_id FROM orders WHERE status = 'filled' ORDER BY t DESC LIMIT 1")
+            newest = store.one(
+                "SELECT o.client_id, o.run_id FROM orders o JOIN runs r ON r.id = o.run_id "
+                "JOIN deployments d ON d.id = r.deployment_id WHERE o.status = 'filled' AND (? IS NULL OR d.bot = ?) "
+                "ORDER BY r.rowid DESC, o.t DESC LIMIT 1",
+                (args.bot, args.bot),
+            )
             if not args.last or newest is None:
                 print(
                     "runner explain: give an ORDER_ID, or --last" + (" (no filled order yet)" if args.last else ""),
