@@ -8,14 +8,12 @@ from typing import TYPE_CHECKING, Any, Self
 from pydantic import Field, model_validator
 
 from runner.block import Planner
-from runner.llm.context import PromptContext
-from runner.llm.step import LlmConfig, api_key, check_templates, include_templates, prompt_slots, restore
+from runner.llm.step import LlmConfig, check_templates, include_templates, open_step
 
 if TYPE_CHECKING:
     from runner.compile import CompileContext, StepInfo
     from runner.cycle import BuildContext, Cycle
     from runner.errors import ConfigIssue
-    from runner.llm.decide import Asker
     from runner.types import Intent
 
 DEFAULT_SYSTEM = """\
@@ -37,7 +35,6 @@ class Llm(Planner):
     recorded with its prompt, reply, tokens, cost and latency, and replies are cached for replays."""
 
     class Config(LlmConfig):
-        history: int = Field(10, ge=0, le=1000, description="Invocations kept in each symbol's market.history")
         max_leverage: float | None = Field(None, ge=1, le=200, description="Shown to the model as limits.max_leverage")
 
         @model_validator(mode="after")
@@ -62,25 +59,11 @@ class Llm(Planner):
         yield from check_templates(step, ctx)
 
     def start(self, ctx: BuildContext) -> None:
-        from runner.llm.decide import Asker  # the run's parts: validate needs none of them
-
         config = self.config
         assert isinstance(config, self.Config)
-        steps, prices = prompt_slots(ctx, self.step_id)
         limits: dict[str, Any] = {"max_leverage": config.max_leverage, "symbols": ctx.symbols}
-        self._context = PromptContext(ctx.symbols, steps, prices, ctx.cash, limits, config.history, ctx.book())
-        self._close = prices.get("close")
-        key = api_key(self.step_id, config, ctx.llm)
-        self._asker: Asker = Asker(
-            self.step_id,
-            config,
-            key,
-            ctx.llm,
-            ctx.llm_cache,
-            schema=_schema(config.model, ctx.symbols),
-            per_run=ctx.run_kind == "backtest",
-        )
-        restore(self._asker, ctx)
+        schema = _schema(config.model, ctx.symbols)
+        self._context, self._asker, self._close = open_step(self.step_id, config, ctx, limits, schema)
         self._system = config.system if config.system is not None else DEFAULT_SYSTEM
         self._user = config.user or ""
 

@@ -8,15 +8,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from runner.block import Validator
-from runner.llm.context import PromptContext
-from runner.llm.step import LlmConfig, api_key, check_templates, include_templates, prompt_slots, restore
+from runner.llm.step import LlmConfig, check_templates, include_templates, open_step
 from runner.types import Verdict
 
 if TYPE_CHECKING:
     from runner.compile import CompileContext, StepInfo
     from runner.cycle import BuildContext, Cycle
     from runner.errors import ConfigIssue
-    from runner.llm.decide import Asker
     from runner.types import Intent
 
 
@@ -36,7 +34,6 @@ class LlmVeto(Validator):
             "reject",
             description="With no usable answer: reject the entry (fail closed) or approve it (recorded either way)",
         )
-        history: int = Field(10, ge=0, le=1000, description="Cycles kept in each symbol's market.history")
 
     example = {"model": "local/smollm2", "on_failure": "reject", "budget_usd_per_day": 1}
 
@@ -50,26 +47,11 @@ class LlmVeto(Validator):
 
     def start(self, ctx: BuildContext) -> None:
         from runner.llm import veto
-        from runner.llm.decide import Asker  # the run's parts: validate needs none of them
 
         config = self.config
         assert isinstance(config, self.Config)
-        steps, prices = prompt_slots(ctx, self.step_id)
-        self._context = PromptContext(
-            ctx.symbols, steps, prices, ctx.cash, {"symbols": ctx.symbols}, config.history, ctx.book()
-        )
-        self._close = prices.get("close")
-        key = api_key(self.step_id, config, ctx.llm)
-        self._asker: Asker = Asker(
-            self.step_id,
-            config,
-            key,
-            ctx.llm,
-            ctx.llm_cache,
-            schema=veto.veto_schema(),
-            per_run=ctx.run_kind == "backtest",
-        )
-        restore(self._asker, ctx)
+        limits = {"symbols": ctx.symbols}
+        self._context, self._asker, self._close = open_step(self.step_id, config, ctx, limits, veto.veto_schema())
         self._system = config.system if config.system is not None else veto.DEFAULT_SYSTEM
         self._user = config.user if config.user is not None else veto.DEFAULT_USER
         self._cycle_t: int | None = None

@@ -13,7 +13,7 @@ from runner.block import BlockConfig, Secret
 from runner.errors import BlockError, ConfigIssue, format_path
 from runner.llm import local
 from runner.llm.client import is_local
-from runner.llm.context import CONTEXT_NAMES
+from runner.llm.context import CONTEXT_NAMES, PromptContext
 from runner.llm.prompt import problems
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from runner.cycle import BuildContext
     from runner.llm.decide import Asker
 
-__all__ = ["LlmConfig", "api_key", "check_templates", "include_templates", "prompt_slots", "restore"]
+__all__ = ["LlmConfig", "api_key", "check_templates", "include_templates", "open_step", "prompt_slots", "restore"]
 
 _TEMPLATES = (("system", "system_file"), ("user", "user_file"))
 
@@ -58,6 +58,7 @@ class LlmConfig(BlockConfig):
         allow_inf_nan=False,
         description="Spend per UTC day after which the step stops asking; a backtest may spend it once in all",
     )
+    history: int = Field(10, ge=0, le=1000, description="Invocations kept in each symbol's market.history")
 
     @field_validator("model")
     @classmethod
@@ -65,6 +66,21 @@ class LlmConfig(BlockConfig):
         if is_local(model) and (wrong := local.problem(model)):
             raise ValueError(wrong)
         return model
+
+
+def open_step(
+    step_id: str, config: LlmConfig, ctx: BuildContext, limits: dict[str, Any], schema: dict[str, Any] | None
+) -> tuple[PromptContext, Asker, int | None]:
+    """At run start: an LLM step's prompt context, its asker (with what earlier runs of its deployment spent;
+    replies must follow ``schema``, the plan's when None), and the lane slot of the price source's close."""
+    from runner.llm.decide import Asker  # the run's parts: validate needs none of them
+
+    steps, prices = prompt_slots(ctx, step_id)
+    context = PromptContext(ctx.symbols, steps, prices, ctx.cash, limits, config.history, ctx.book())
+    key = api_key(step_id, config, ctx.llm)
+    asker = Asker(step_id, config, key, ctx.llm, ctx.llm_cache, schema=schema, per_run=ctx.run_kind == "backtest")
+    restore(asker, ctx)
+    return context, asker, prices.get("close")
 
 
 def include_templates(step: StepInfo, ctx: CompileContext) -> Iterator[ConfigIssue]:

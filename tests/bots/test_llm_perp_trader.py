@@ -16,10 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BOTS, ROOT, data_path
+from conftest import BOTS, DATA, ROOT, data_path
 from llm_server import Scripted, llm_server, reply
 
 RUNNER = str(Path(sys.executable).with_name("runner"))
+CANDLES = DATA / "candles" / "binance-usdm"
+REPLAY = [
+    *("--replay", f"BTC/USDC:USDC={CANDLES / 'BTCUSDT-1m.csv.gz'}"),
+    *("--replay", f"ETH/USDC:USDC={CANDLES / 'ETHUSDT-1m.csv.gz'}"),
+    *("--replay", f"SOL/USDC:USDC={CANDLES / 'SOLUSDT-1m.csv.gz'}"),
+    *("--replay", "DOGE/USDC:USDC=none", "--replay", "XRP/USDC:USDC=none"),
+]
+"""The real 1m candles of three of its perps; the data has none for DOGE or XRP."""
 KEY = "sk-perp-trader-test-never-stored"
 
 
@@ -77,7 +85,7 @@ ABSURD = json.dumps(
 
 
 def test_a_paper_run_records_decisions_rejections_and_explainable_orders(tmp_path: Path) -> None:
-    candles = data_path("candles", "binance-usdm")
+    data_path("candles", "binance-usdm", "BTCUSDT-1m.csv.gz")  # or skip, with the reason
     real = itertools.cycle(json.dumps(c["llm_response"]) for c in conversations())
 
     def model(request: dict[str, Any]) -> Scripted:
@@ -93,11 +101,7 @@ def test_a_paper_run_records_decisions_rejections_and_explainable_orders(tmp_pat
     with llm_server(fallback=model) as server:
         bot = bot_with_server(tmp_path, server.base)
         done = cli(
-            "run", str(bot),
-            "--replay", f"BTC/USDC:USDC={candles / 'BTCUSDT-1m.csv.gz'}",
-            "--replay", f"ETH/USDC:USDC={candles / 'ETHUSDT-1m.csv.gz'}",
-            "--replay", f"SOL/USDC:USDC={candles / 'SOLUSDT-1m.csv.gz'}",
-            "--replay", "DOGE/USDC:USDC=none", "--replay", "XRP/USDC:USDC=none",
+            "run", str(bot), *REPLAY,
             "--from", "2025-06-10T00:00", "--until", "2025-06-10T06:00", "--quiet", "--db", db,
             env={"PERP_KEY": KEY},
         )  # fmt: skip
@@ -136,14 +140,10 @@ def test_the_shipped_bot_on_the_embedded_model_decides_is_refused_and_trades(tmp
     """bots/llm_perp_trader.yaml as shipped (local/smollm2) over 30 real minutes: three decisions, every one a
     valid plan; its entries without a proper stop are refused by the exit-plan validator, and one that has one
     is filled, explained back to the model's prompt and reply."""
-    candles = data_path("candles", "binance-usdm")
+    data_path("candles", "binance-usdm", "BTCUSDT-1m.csv.gz")  # or skip, with the reason
     db = str(tmp_path / "r.db")
     done = cli(
-        "run", str(BOTS / "llm_perp_trader.yaml"),
-        "--replay", f"BTC/USDC:USDC={candles / 'BTCUSDT-1m.csv.gz'}",
-        "--replay", f"ETH/USDC:USDC={candles / 'ETHUSDT-1m.csv.gz'}",
-        "--replay", f"SOL/USDC:USDC={candles / 'SOLUSDT-1m.csv.gz'}",
-        "--replay", "DOGE/USDC:USDC=none", "--replay", "XRP/USDC:USDC=none",
+        "run", str(BOTS / "llm_perp_trader.yaml"), *REPLAY,
         "--from", "2025-06-12T12:00", "--until", "2025-06-12T12:35", "--quiet", "--db", db,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
