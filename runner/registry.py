@@ -78,13 +78,16 @@ class Registry:
                 continue
             if not points:
                 continue
-            # with the importlib_metadata backport loaded (litellm loads it), a missing key raises KeyError
-            dist = _normalise((distribution.metadata.get_all("Name") or [""])[0] or "") or "?"
+            # Parsed once: each `distribution.version` would parse the whole METADATA file again (40 times, 45 ms).
+            # With the importlib_metadata backport loaded (litellm loads it), a missing key raises KeyError.
+            metadata = distribution.metadata
+            dist = _normalise((metadata.get_all("Name") or [""])[0] or "") or "?"
             if dist in seen:
                 continue  # shadowed by an earlier copy on sys.path, as importlib.metadata does
             seen.add(dist)
+            version = (metadata.get_all("Version") or ["?"])[0] or "?"
             for ep in points:
-                problem = _add(entries, BlockEntry(ep.name, ep.value, dist, distribution.version or "?"))
+                problem = _add(entries, BlockEntry(ep.name, ep.value, dist, version))
                 if problem:
                     problems.append(problem)
         return cls(dict(sorted(entries.items())), problems)

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from runner.llm.client import LOCAL, LlmError, Reply, Request
-from runner.llm.grammar import GrammarError, to_grammar
 
 __all__ = ["EMBEDDED", "INSTALL", "MAX_STRING", "complete", "model_path", "problem"]
 
@@ -165,6 +164,8 @@ def _constraint(model: _Model, request: Request) -> dict[str, Any]:
 
 
 def _grammar(model: _Model, schema: dict[str, Any], name: str) -> Any:
+    from runner.llm.grammar import GrammarError, to_grammar  # only to generate: validate checks model names
+
     try:
         text = to_grammar(schema, max_string=MAX_STRING)
     except GrammarError as exc:

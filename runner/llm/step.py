@@ -11,7 +11,6 @@ from pydantic import Field, field_validator
 
 from runner.block import BlockConfig, Secret
 from runner.errors import BlockError, ConfigIssue, format_path
-from runner.llm import local
 from runner.llm.client import is_local
 from runner.llm.context import CONTEXT_NAMES, PromptContext
 from runner.llm.prompt import problems
@@ -63,8 +62,11 @@ class LlmConfig(BlockConfig):
     @field_validator("model")
     @classmethod
     def _known_local_model(cls, model: str) -> str:
-        if is_local(model) and (wrong := local.problem(model)):
-            raise ValueError(wrong)
+        if is_local(model):
+            from runner.llm import local
+
+            if wrong := local.problem(model):
+                raise ValueError(wrong)
         return model
 
 
