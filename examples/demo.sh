@@ -35,7 +35,9 @@ if local_model; then
   printf 'A weak trader: a grammar keeps every reply a valid plan, the validators refuse its bad trades.\033[0m\n'
   show run bots/llm_perp_trader.yaml --replay "BTC/USDC:USDC=$perps/BTCUSDT-1m.csv.gz" \
     --replay "ETH/USDC:USDC=$perps/ETHUSDT-1m.csv.gz" --replay "SOL/USDC:USDC=$perps/SOLUSDT-1m.csv.gz" \
-    --replay DOGE/USDC:USDC=none --replay XRP/USDC:USDC=none --from 2025-06-12T12:00 --until 2025-06-12T12:35
+    --replay DOGE/USDC:USDC=none --replay XRP/USDC:USDC=none --from 2025-06-12T12:00 --until 2025-06-12T12:35 \
+    --funding "BTC/USDC:USDC=$data/funding/binance-usdm/BTCUSDT-8h.csv" \
+    --funding "ETH/USDC:USDC=$data/funding/binance-usdm/ETHUSDT-8h.csv"
   show decisions llm_perp_trader
   show explain --last --bot llm_perp_trader
 else

@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="candles to replay up to that time; SYMBOL=FILE for each symbol of a multi-symbol bot",
     )
     p.add_argument("--at", metavar="TIME", help="the cycle to render (UTC; default: the last one of the data)")
+    p.add_argument(
+        "--funding", action="append", default=[], metavar="FILE", help="funding history of a perp; SYMBOL=FILE"
+    )
     p.add_argument("--no-tokens", dest="tokens", action="store_false", help="skip the token count (loads litellm)")
     p.add_argument("--format", choices=("text", "json"), default="text")
 

@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
         if not any(step.uses in LLM_BLOCKS for step in bot.steps):
             raise UsageError(f"{args.bot} has no planner.llm or validator.llm_veto step: there is no prompt to render")
         data = parse_data(bot, args.data)
+        funding = parse_data(bot, args.funding, flag="--funding")
         at = parse_time(args.at)
     except UsageError as exc:
         print(f"runner render: {exc}", file=sys.stderr)
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from runner.llm.dry_run import RenderError, render_prompts
 
     try:
-        rendered = render_prompts(bot, data, at)
+        rendered = render_prompts(bot, data, at, funding)
     except (DataError, BlockError, RenderError) as exc:
         print(f"runner render: {exc}", file=sys.stderr)
         return 1

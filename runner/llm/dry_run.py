@@ -38,10 +38,12 @@ class _Keep:
             self.rendered.problems.append(cycle.error)
 
 
-def render_prompts(bot: CompiledBot, data: dict[str, str], at: int | None = None) -> Rendered:
+def render_prompts(
+    bot: CompiledBot, data: dict[str, str], at: int | None = None, funding: dict[str, str] | None = None
+) -> Rendered:
     """Replay ``data`` up to the cycle at ``at`` (default: the last one), indicators warmed up on everything
     before it, and render every LLM step's prompts there; no model is asked and nothing is stored."""
-    options = RunOptions(data, llm="dry")
+    options = RunOptions(data, llm="dry", funding=funding or {})
     pipeline = open_pipeline(bot, "backtest", options)
     every = bot.every * 1000
     limit = at if at is not None else max((f.timeline[-1] for f in pipeline.feeds if len(f.timeline)), default=None)

@@ -26,8 +26,10 @@ REPLAY = [
     *("--replay", f"ETH/USDC:USDC={CANDLES / 'ETHUSDT-1m.csv.gz'}"),
     *("--replay", f"SOL/USDC:USDC={CANDLES / 'SOLUSDT-1m.csv.gz'}"),
     *("--replay", "DOGE/USDC:USDC=none", "--replay", "XRP/USDC:USDC=none"),
+    *("--funding", f"BTC/USDC:USDC={DATA / 'funding' / 'binance-usdm' / 'BTCUSDT-8h.csv'}"),
+    *("--funding", f"ETH/USDC:USDC={DATA / 'funding' / 'binance-usdm' / 'ETHUSDT-8h.csv'}"),
 ]
-"""The real 1m candles of three of its perps; the data has none for DOGE or XRP."""
+"""The real 1m candles of three of its perps (the data has none for DOGE or XRP) and the funding of two."""
 KEY = "sk-perp-trader-test-never-stored"
 
 
