@@ -60,13 +60,14 @@ class FundingFeed:
     """Replays funding events: one timeline entry per distinct time, each writing its symbols' rates."""
 
     def __init__(self, events: Sequence[tuple[int, str, float, float]], slots: tuple[int, int]) -> None:
-        self.timeline: list[int] = []
+        times: list[int] = []
         self._at: list[list[tuple[str, float, float]]] = []
         for t, symbol, rate, annualized in events:
-            if not self.timeline or self.timeline[-1] != t:
-                self.timeline.append(t)
+            if not times or times[-1] != t:
+                times.append(t)
                 self._at.append([])
             self._at[-1].append((symbol, rate, annualized))
+        self.timeline: Sequence[int] = times
         self._slots = slots
 
     def emit(self, i: int, lanes: dict[str, list[Any]]) -> Sequence[str]:
