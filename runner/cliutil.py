@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.compile import CompiledBot, compile_file
+from runner.durations import format_time
 from runner.errors import ConfigError, ConfigIssue
 from runner.spec import STEP_ID_PATTERN
 
@@ -137,8 +138,8 @@ def price(value: float) -> str:
     return f"{value:.5g}"
 
 
-def fmt_time(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+fmt_time = format_time
+"""A cycle time as UTC text (``runner.durations.format_time``, under the name the commands use)."""
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

@@ -21,11 +21,10 @@ import json
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from runner.curves import decode_times
-from runner.durations import parse_duration
+from runner.durations import format_time, parse_duration
 from runner.store import Store
 from runner.trades import Trade, round_trips
 
@@ -341,7 +340,4 @@ def _cost_bps(side: str, price_a: float, price_b: float, entry: bool) -> float:
 
 
 def _span(run: RunTrades) -> str:
-    def when(ms: int) -> str:
-        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-
-    return f"{run.id} runs {when(run.start)} to {when(run.end)}"
+    return f"{run.id} runs {format_time(run.start)} to {format_time(run.end)}"

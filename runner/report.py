@@ -31,7 +31,7 @@ from runner.charts import (
     svg,
 )
 from runner.curves import decode_times, decode_values
-from runner.durations import format_duration
+from runner.durations import format_duration, format_time
 from runner.errors import DataError
 from runner.objectives import OBJECTIVES
 from runner.store import Store
@@ -409,7 +409,7 @@ def _annualisation(times: Ints) -> str:
 def _overrides(params: Mapping[str, Any]) -> dict[str, str]:
     """The run's command-line overrides that were given, readable."""
     shown = {k: v for k, v in params.items() if v not in (None, {}, [])}
-    return {k: _time(v) if k in ("start", "end") and isinstance(v, int) else str(v) for k, v in shown.items()}
+    return {k: format_time(v) if k in ("start", "end") and isinstance(v, int) else str(v) for k, v in shown.items()}
 
 
 def _window(times: Ints) -> dict[str, str]:
@@ -418,8 +418,8 @@ def _window(times: Ints) -> dict[str, str]:
     step = int(times[1] - times[0]) if len(times) > 1 else 0
     span = int(times[-1] - times[0]) + step
     return {
-        "from": _time(int(times[0])),
-        "to": _time(int(times[-1])),
+        "from": format_time(int(times[0])),
+        "to": format_time(int(times[-1])),
         "span": f"{span / DAY_MS:,.1f} days" if span >= DAY_MS else _held(span),
         "cycles": f"{len(times):,}",
     }
@@ -437,9 +437,9 @@ def _trade_table(trades: Sequence[Trade]) -> dict[str, Any]:
             "n": n,
             "symbol": t.symbol,
             "side": t.side,
-            "entry_t": _time(t.entry_t),
+            "entry_t": format_time(t.entry_t),
             "entry_price": _price(t.entry_price),
-            "exit_t": _time(t.exit_t) if t.exit_t is not None else "open",
+            "exit_t": format_time(t.exit_t) if t.exit_t is not None else "open",
             "exit_price": _price(t.exit_price) if t.exit_price is not None else "",
             "size": _quantity(t.quantity),
             "held": _held(t.hold_ms) if t.hold_ms is not None else "",
@@ -470,10 +470,6 @@ def _trade_table(trades: Sequence[Trade]) -> dict[str, Any]:
 
 
 # --- small formatting helpers -----------------------------------------------------------------------------
-
-
-def _time(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _held(ms: int) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from runner.durations import format_time
 
 if TYPE_CHECKING:
     from runner.cycle import Cycle
@@ -42,10 +43,6 @@ def base_of(symbol: str) -> str:
     return symbol.split("/")[0].split(":")[0]
 
 
-def fmt_time(t: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(t / 1000))
-
-
 @dataclass
 class PromptContext:
     """Builds the template context of each invocation and keeps the recent rows each symbol's history shows."""
@@ -72,7 +69,7 @@ class PromptContext:
         for intent in intents:
             self._decisions.append(
                 {
-                    "time": fmt_time(t),
+                    "time": format_time(t),
                     "symbol": intent.symbol,
                     "coin": base_of(intent.symbol),
                     "action": intent.side if intent.kind == "target" else intent.kind,
@@ -95,7 +92,7 @@ class PromptContext:
         closed = self.book.closed() if self.book is not None else []
         context: dict[str, Any] = {step: values for step, values in steps.items() if step not in CONTEXT_NAMES}
         context.update(
-            now=fmt_time(cycle.t),
+            now=format_time(cycle.t),
             t=cycle.t,
             symbols=list(self.symbols),
             market=market,
@@ -150,7 +147,7 @@ class PromptContext:
     def _market(self, symbol: str, cycle: Cycle, steps: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         lane = cycle.lanes[symbol]
         bar = {name: lane[slot] for name, slot in self.prices.items()}
-        row: dict[str, Any] = {"time": fmt_time(cycle.t), **bar}
+        row: dict[str, Any] = {"time": format_time(cycle.t), **bar}
         for step, values in steps.items():
             value = values[symbol]
             if isinstance(value, dict):
@@ -181,7 +178,7 @@ class PromptContext:
             "stop_loss": p.stop_loss,
             "take_profit": p.take_profit,
             "invalidation": p.invalidation,
-            "opened": fmt_time(p.opened_t) if p.opened_t is not None else None,
+            "opened": format_time(p.opened_t) if p.opened_t is not None else None,
         }
 
 
@@ -192,8 +189,8 @@ def _trade(trade: Trade) -> dict[str, Any]:
         "coin": base_of(trade.symbol),
         "side": trade.side,
         "result": "win" if trade.pnl > 0 else "loss",
-        "entry_time": fmt_time(trade.entry_t),
-        "exit_time": fmt_time(trade.exit_t) if trade.exit_t is not None else None,
+        "entry_time": format_time(trade.entry_t),
+        "exit_time": format_time(trade.exit_t) if trade.exit_t is not None else None,
         "entry_price": trade.entry_price,
         "exit_price": trade.exit_price,
         "quantity": trade.quantity,
