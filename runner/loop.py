@@ -129,8 +129,10 @@ def drive(
     saying which ticks were skipped. Their bars still reach the indicators and the executor, in the cycle
     that runs next, so no fill or funding payment is lost."""
     window = window or Window()
-    # Breakers watch every cycle, and a halt must stop the planners: such bots take the general path.
-    fast = _column_feed(pipeline, every_ms) if not (pipeline.breakers or pipeline.can_halt) else None
+    # Breakers watch every cycle, a halt must stop the planners, and a trade book (an LLM's prompt shows the
+    # run's trades) must see every fill: such bots take the general path.
+    general = pipeline.breakers or pipeline.can_halt or pipeline.ctx.trade_book is not None
+    fast = _column_feed(pipeline, every_ms) if not general else None
     if fast is not None and isinstance(recorder, BacktestRecorder) and isinstance(clock, BacktestClock):
         try:
             return _drive_columns(pipeline, fast, recorder, window, stop, progress)

@@ -763,3 +763,24 @@ def test_decisions_lists_each_llm_decision_with_its_cost_and_outcome(tmp_path: P
     with contextlib.redirect_stderr(io.StringIO()) as err:
         assert main(["decisions", "nobody", "--db", str(db)]) == 1
     assert "no run of 'nobody'" in err.getvalue()
+
+
+def test_a_one_symbol_backtest_shows_the_model_its_closed_trades(tmp_path: Path) -> None:
+    """One symbol and no breaker would take the backtest's fast loop; an LLM bot keeps its trade book there too."""
+    shown = (
+        "BTC {{ market['BTC/USDT:USDT'].price | num }}. {{ trades | length }} trades"
+        "{% for t in trades %}, {{ t.result }} {{ t.side }} in: {{ t.entry_reason }} out: {{ t.exit_reason }}"
+        "{% endfor %}. Win rate {{ performance.win_rate | pct }}, invocation {{ invocation }}."
+    )
+    prompt = f"      user: |\n        {shown}"
+    data = {"BTC/USDT:USDT": candles(tmp_path, 8)["BTC/USDT:USDT"]}
+    store = Store(tmp_path / "runner.db")
+    with llm_server(fallback=trading_reply) as server:
+        bot = compile_yaml(bot_text(server.base, ["BTC/USDT:USDT"], prompt=prompt))
+        backtest(store, bot, RunOptions(data, llm="live"))
+        prompts = [r["messages"][1]["content"] for r in server.requests]
+    store.close()
+    assert prompts[0].endswith("0 trades. Win rate 0.00%, invocation 1.")
+    last = prompts[-1]
+    # each buy's take-profit (12,000, far below the price) closes it on the next bar
+    assert last.startswith("BTC 108,020. 4 trades, loss long in: breakout out: take-profit at 12000, "), last
