@@ -62,8 +62,15 @@ def check_deployable(store: Store, bot: CompiledBot) -> None:
 
 
 def open_pipeline(
-    bot: CompiledBot, kind: str, options: RunOptions, store: Store | None = None, timing: Timing | None = None
+    bot: CompiledBot,
+    kind: str,
+    options: RunOptions,
+    store: Store | None = None,
+    timing: Timing | None = None,
+    resume_until: int | None = None,
 ) -> Pipeline:
+    """The bot's pipeline, opened for a run of ``kind``; a resumed run recomputes its cycles up to
+    ``resume_until``."""
     ctx = BuildContext(
         bot,
         deployment_id(bot.spec.bot, bot.spec.version),
@@ -78,9 +85,7 @@ def open_pipeline(
         llm=llm_mode(kind, options),
         llm_cache=LlmCache(store) if store is not None else None,
     )
-    if store is not None and kind != "backtest":
-        previous = resumable_run(store, bot, kind, options)
-        ctx.resume_until = previous["last_t"] if previous else None
+    ctx.resume_until = resume_until
     pipeline = Pipeline(bot, ctx, timing)
     pipeline.open()
     return pipeline
@@ -234,10 +239,10 @@ def _paper(
     once: bool,
     timing: Timing | None,
 ) -> dict[str, Any]:
-    pipeline = open_pipeline(bot, "paper", options, store, timing)
     previous = resumable_run(store, bot, "paper", options)
-    run_id = previous["id"] if previous else _start_run(store, bot, "paper", options)
     skip_until = previous["last_t"] if previous else None
+    pipeline = open_pipeline(bot, "paper", options, store, timing, skip_until)
+    run_id = previous["id"] if previous else _start_run(store, bot, "paper", options)
     if previous:
         store.event(run_id, skip_until, "resume", f"resumed after cycle {skip_until}")
     recorder = CycleRecorder(store, run_id, echo)
