@@ -57,7 +57,6 @@ class LlmVeto(Validator):
         self._cycle_t: int | None = None
         self._values: dict[str, Any] = {}
         self._answers: dict[str, tuple[bool | None, str]] = {}
-        self._budget_said: set[int] = set()
 
     def verdict(self, intent: Intent, cycle: Cycle) -> Verdict:
         if intent.kind in ("close", "cancel") or intent.reduce_only:
@@ -83,14 +82,7 @@ class LlmVeto(Validator):
         from runner.llm import veto
 
         asker = self._asker
-        if asker.over_budget(cycle.t):
-            day = asker.day(cycle.t)
-            if day not in self._budget_said:
-                self._budget_said.add(day)
-                when = "in this backtest" if asker.per_run else "today"
-                cycle.events.append(
-                    ("llm_budget", f"{self.step_id}: spent ${asker.spent[day]:.4f} {when}, the daily budget")
-                )
+        if asker.spent_out(cycle, "entries get no answer"):
             return None, "the daily budget is spent"
         if not self._values:
             self._values = self._context.build(cycle)

@@ -78,6 +78,19 @@ class Asker:
         budget = self.config.budget_usd_per_day
         return budget is not None and self.spent.get(self.day(t), 0.0) >= budget
 
+    def spent_out(self, cycle: Cycle, consequence: str) -> bool:
+        """Whether the budget is spent at this cycle; the first time each day, an event says so and what follows."""
+        if not self.over_budget(cycle.t):
+            return False
+        day = self.day(cycle.t)
+        if day not in self.halted:
+            self.halted.add(day)
+            when = "in this backtest" if self.per_run else "today"
+            cycle.events.append(
+                ("llm_budget", f"{self.step_id}: spent ${self.spent[day]:.4f} {when}, the daily budget; {consequence}")
+            )
+        return True
+
     def ask(self, messages: Messages, call: LlmCall, t: int) -> Reply | None:
         """The reply, with ``call`` filled in; None when there is none (``call.error`` says why)."""
         model = self.config.model
@@ -147,14 +160,7 @@ class Asker:
 def decide(asker: Asker, context: PromptContext, system: str, user: str, cycle: Cycle) -> list[Intent]:
     """The intents of one decision at ``cycle``; every call and rejection is recorded on the cycle."""
     step_id, model = asker.step_id, asker.config.model
-    if asker.over_budget(cycle.t):
-        day = asker.day(cycle.t)
-        if day not in asker.halted:
-            asker.halted.add(day)
-            when = "in this backtest" if asker.per_run else "today"
-            cycle.events.append(
-                ("llm_budget", f"{step_id}: spent ${asker.spent[day]:.4f} {when}, the daily budget; planner halted")
-            )
+    if asker.spent_out(cycle, "planner halted"):
         return []
     try:
         values = context.build(cycle, asker.last_error)
