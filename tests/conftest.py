@@ -60,6 +60,27 @@ def data_path(*parts: str) -> Path:
     return path
 
 
+ARENA_WEEK = 1_761_004_800_000
+"""2025-10-21 00:00 UTC: the week before the Alpha Arena replies in shared/data/llm were recorded."""
+ARENA_PERPS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]
+
+
+def arena_candles(tmp: Path, rows: int) -> dict[str, str]:
+    """``rows`` real hourly candles of each of ARENA_PERPS from ARENA_WEEK on, as plain CSV files."""
+    import gzip
+
+    files = {}
+    for symbol in ARENA_PERPS:
+        name = f"{symbol.split('/')[0]}USDT-1h.csv.gz"
+        target = tmp / name.removesuffix(".gz")
+        with gzip.open(data_path("candles", "binance-usdm", name), "rt") as f, target.open("w") as out:
+            out.write(next(f))
+            kept = (line for line in f if int(line.split(",", 1)[0]) >= ARENA_WEEK)
+            out.writelines(line for _, line in zip(range(rows), kept, strict=False))
+        files[symbol] = str(target)
+    return files
+
+
 def real_candles(tmp: Path, rows: int, name: str = "BTCUSDT-1m.csv.gz", venue: str = "binance-usdm") -> Path:
     """The first ``rows`` candles of a real shared/data file, as a plain CSV in ``tmp``."""
     import gzip

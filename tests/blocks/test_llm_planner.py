@@ -3,7 +3,6 @@ real Alpha Arena replies (2025-10-28) and malformed, cut-off, slow and failing o
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import compile_yaml, data_path, issues_of
+from conftest import ARENA_WEEK, arena_candles, compile_yaml, data_path, issues_of
 from llm_server import LlmServer, Scripted, error, llm_server, reply
 
 from runner.block import Account
@@ -381,27 +380,12 @@ def test_the_daily_budget_halts_the_planner(server: LlmServer) -> None:
 # --- backtests: provenance, the store and replay ------------------------------------------------------------------
 
 
-ARENA_WEEK = 1_761_004_800_000
 """2025-10-21 00:00 UTC: Alpha Arena's week, when all three perps trade."""
-
-
-def candles(tmp: Path, rows: int) -> dict[str, str]:
-    """``rows`` real hourly candles of each perp from ARENA_WEEK on, as plain CSV files."""
-    files = {}
-    for symbol in PERPS:
-        name = f"{symbol.split('/')[0]}USDT-1h.csv.gz"
-        target = tmp / name.removesuffix(".gz")
-        with gzip.open(data_path("candles", "binance-usdm", name), "rt") as f, target.open("w") as out:
-            out.write(next(f))
-            kept = (line for line in f if int(line.split(",", 1)[0]) >= ARENA_WEEK)
-            out.writelines(line for _, line in zip(range(rows), kept, strict=False))
-        files[symbol] = str(target)
-    return files
 
 
 def test_a_backtest_over_the_real_replies_records_every_call(tmp_path: Path) -> None:
     replies = [reply(real_reply(c)) for c in conversations()]
-    data = candles(tmp_path, 99)  # 99 decisions: one reply is refused and repaired with the next one
+    data = arena_candles(tmp_path, 99)  # 99 decisions: one reply is refused and repaired with the next one
     store = Store(tmp_path / "runner.db")
     with llm_server(*replies) as server:
         bot = compile_yaml(bot_text(server.base))
@@ -439,7 +423,7 @@ def trading_reply(request: dict[str, Any]) -> Scripted:
 
 
 def test_a_replayed_backtest_asks_no_model_and_decides_the_same(tmp_path: Path) -> None:
-    data = candles(tmp_path, 40)
+    data = arena_candles(tmp_path, 40)
     store = Store(tmp_path / "runner.db")
     with llm_server(fallback=trading_reply) as server:
         bot = compile_yaml(bot_text(server.base))
@@ -464,7 +448,7 @@ def test_a_replayed_backtest_asks_no_model_and_decides_the_same(tmp_path: Path) 
 
 
 def test_a_replay_without_recorded_replies_rejects_and_reports_misses(tmp_path: Path) -> None:
-    data = candles(tmp_path, 10)
+    data = arena_candles(tmp_path, 10)
     store = Store(tmp_path / "runner.db")
     with llm_server(fallback=trading_reply) as server:
         summary = backtest(store, compile_yaml(bot_text(server.base)), RunOptions(data, llm="replay"))
@@ -481,7 +465,7 @@ def test_a_replay_without_recorded_replies_rejects_and_reports_misses(tmp_path: 
 def test_explain_shows_the_model_call_behind_an_order(tmp_path: Path) -> None:
     from runner.cli import main
 
-    data = candles(tmp_path, 6)
+    data = arena_candles(tmp_path, 6)
     db = tmp_path / "runner.db"
     store = Store(db)
     with llm_server(fallback=trading_reply) as server:
@@ -537,7 +521,7 @@ def test_a_template_cannot_reach_python_internals(server: LlmServer) -> None:
 def test_a_paper_run_records_each_call_with_its_cycle(tmp_path: Path) -> None:
     from runner.runs import paper
 
-    data = candles(tmp_path, 6)
+    data = arena_candles(tmp_path, 6)
     store = Store(tmp_path / "runner.db")
     with llm_server(fallback=trading_reply) as server:
         summary = paper(store, compile_yaml(bot_text(server.base)), RunOptions(data))
@@ -568,7 +552,7 @@ def run_cli(*args: str) -> tuple[int, str, str]:
 
 
 def test_render_prints_the_exact_prompt_at_a_time_without_asking(tmp_path: Path, server: LlmServer) -> None:
-    data = candles(tmp_path, 48)
+    data = arena_candles(tmp_path, 48)
     (tmp_path / "bot.yaml").write_text(bot_text(server.base))
     flags = [f"--data={symbol}={path}" for symbol, path in data.items()]
     code, out, err = run_cli("render", str(tmp_path / "bot.yaml"), *flags, "--at", "2025-10-21T05:30")
@@ -587,7 +571,7 @@ def test_render_prints_the_exact_prompt_at_a_time_without_asking(tmp_path: Path,
 
 
 def test_render_refuses_a_bot_without_an_llm_step(tmp_path: Path) -> None:
-    data = candles(tmp_path, 2)
+    data = arena_candles(tmp_path, 2)
     code, _, err = run_cli("render", "bots/ema_cross.yaml", f"--data={data['BTC/USDT:USDT']}")
     assert (
         code == 2
@@ -600,7 +584,7 @@ def test_render_refuses_a_bot_without_an_llm_step(tmp_path: Path) -> None:
 def test_a_restarted_paper_bot_keeps_the_days_spend(tmp_path: Path) -> None:
     from runner.runs import paper
 
-    data = candles(tmp_path, 4)
+    data = arena_candles(tmp_path, 4)
     store = Store(tmp_path / "runner.db")
     with llm_server(fallback=trading_reply) as server:
         bot = compile_yaml(bot_text(server.base, options="budget_usd_per_day: 0.001"))
@@ -618,7 +602,7 @@ def test_a_restarted_paper_bot_keeps_the_days_spend(tmp_path: Path) -> None:
 def test_check_lookahead_asks_the_model_once_per_prompt(tmp_path: Path) -> None:
     from runner.lookahead import check
 
-    data = candles(tmp_path, 12)
+    data = arena_candles(tmp_path, 12)
     with llm_server(fallback=trading_reply) as server:
         full, cuts = check(compile_yaml(bot_text(server.base)), RunOptions(data), cuts=3)
         assert len(server.requests) == 12  # the whole run asks; the three cut runs replay its replies
@@ -627,7 +611,7 @@ def test_check_lookahead_asks_the_model_once_per_prompt(tmp_path: Path) -> None:
 
 
 def test_a_paper_run_prints_each_call_and_rejection(tmp_path: Path) -> None:
-    data = candles(tmp_path, 2)
+    data = arena_candles(tmp_path, 2)
     replies = [reply("nope"), reply("still nope"), reply(plan_json({"symbol": "DOGE", "signal": "buy", "quantity": 9}))]
     with llm_server(*replies) as server:
         (tmp_path / "bot.yaml").write_text(bot_text(server.base))
@@ -646,7 +630,7 @@ def test_a_paper_run_prints_each_call_and_rejection(tmp_path: Path) -> None:
 
 
 def test_a_backtest_spends_at_most_one_days_budget(tmp_path: Path) -> None:
-    data = candles(tmp_path, 72)  # three days
+    data = arena_candles(tmp_path, 72)  # three days
     store = Store(tmp_path / "runner.db")
     with llm_server(fallback=trading_reply) as server:
         bot = compile_yaml(bot_text(server.base, options="budget_usd_per_day: 0.001"))
@@ -681,7 +665,7 @@ def test_a_model_without_schema_support_gets_json_mode_and_an_unknown_cost(serve
 def test_a_resumed_paper_run_does_not_ask_again_for_the_cycles_it_recorded(tmp_path: Path) -> None:
     from runner.runs import paper
 
-    data = candles(tmp_path, 6)
+    data = arena_candles(tmp_path, 6)
     store = Store(tmp_path / "runner.db")
     with llm_server(fallback=trading_reply) as server:
         bot = compile_yaml(bot_text(server.base))
@@ -710,7 +694,7 @@ def test_the_next_prompt_remembers_the_planners_decisions(server: LlmServer) -> 
 
 
 def test_backtest_llm_replay_on_the_command_line_reports_misses(tmp_path: Path) -> None:
-    data = candles(tmp_path, 3)
+    data = arena_candles(tmp_path, 3)
     (tmp_path / "bot.yaml").write_text(bot_text("http://127.0.0.1:9/v1"))
     flags = [f"--data={symbol}={path}" for symbol, path in data.items()]
     code, out, _ = run_cli(
@@ -723,7 +707,7 @@ def test_backtest_llm_replay_on_the_command_line_reports_misses(tmp_path: Path) 
 
 
 def test_every_makes_the_planner_ask_less_often(tmp_path: Path) -> None:
-    data = candles(tmp_path, 12)
+    data = arena_candles(tmp_path, 12)
     store = Store(tmp_path / "runner.db")
     with llm_server(fallback=trading_reply) as server:
         text = bot_text(server.base).replace("    uses: planner.llm\n", "    uses: planner.llm\n    every: 4h\n")
@@ -740,7 +724,7 @@ def test_decisions_lists_each_llm_decision_with_its_cost_and_outcome(tmp_path: P
 
     from runner.cli import main
 
-    data = candles(tmp_path, 6)
+    data = arena_candles(tmp_path, 6)
     db = tmp_path / "runner.db"
     store = Store(db)
     with llm_server(fallback=trading_reply) as server:
@@ -773,7 +757,7 @@ def test_a_one_symbol_backtest_shows_the_model_its_closed_trades(tmp_path: Path)
         "{% endfor %}. Win rate {{ performance.win_rate | pct }}, invocation {{ invocation }}."
     )
     prompt = f"      user: |\n        {shown}"
-    data = {"BTC/USDT:USDT": candles(tmp_path, 8)["BTC/USDT:USDT"]}
+    data = {"BTC/USDT:USDT": arena_candles(tmp_path, 8)["BTC/USDT:USDT"]}
     store = Store(tmp_path / "runner.db")
     with llm_server(fallback=trading_reply) as server:
         bot = compile_yaml(bot_text(server.base, ["BTC/USDT:USDT"], prompt=prompt))

