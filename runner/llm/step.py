@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from runner.cycle import BuildContext
     from runner.llm.decide import Asker
 
-__all__ = ["LlmConfig", "api_key", "check_templates", "include_templates", "open_step", "prompt_slots", "restore"]
+__all__ = ["LlmConfig", "check_templates", "include_templates", "open_step"]
 
 _TEMPLATES = (("system", "system_file"), ("user", "user_file"))
 
@@ -77,11 +77,11 @@ def open_step(
     replies must follow ``schema``, the plan's when None), and the lane slot of the price source's close."""
     from runner.llm.decide import Asker  # the run's parts: validate needs none of them
 
-    steps, prices = prompt_slots(ctx, step_id)
+    steps, prices = _prompt_slots(ctx, step_id)
     context = PromptContext(ctx.symbols, steps, prices, ctx.cash, limits, config.history, ctx.book())
-    key = api_key(step_id, config, ctx.llm)
+    key = _api_key(step_id, config, ctx.llm)
     asker = Asker(step_id, config, key, ctx.llm, ctx.llm_cache, schema=schema, per_run=ctx.run_kind == "backtest")
-    restore(asker, ctx)
+    _restore(asker, ctx)
     return context, asker, prices.get("close")
 
 
@@ -129,7 +129,7 @@ def check_templates(step: StepInfo, ctx: CompileContext, extra: Iterable[str] = 
                 yield ConfigIssue(issue.file, issue.line + offset, issue.col, issue.path, issue.message)
 
 
-def prompt_slots(ctx: BuildContext, step_id: str) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+def _prompt_slots(ctx: BuildContext, step_id: str) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
     """Lane slots of every earlier step's outputs (step -> output -> slot) and of the price source's OHLCV."""
     me = next(s for s in ctx.bot.steps if s.id == step_id)
     steps: dict[str, dict[str, int]] = {}
@@ -147,7 +147,7 @@ def prompt_slots(ctx: BuildContext, step_id: str) -> tuple[dict[str, dict[str, i
     return steps, prices
 
 
-def restore(asker: Asker, ctx: BuildContext) -> None:
+def _restore(asker: Asker, ctx: BuildContext) -> None:
     """What a paper or live run inherits from its deployment's earlier runs: today's spend, and when it resumes
     a stopped run, the cycles whose replies were already paid for."""
     if ctx.llm_cache is None or ctx.run_kind == "backtest":
@@ -158,7 +158,7 @@ def restore(asker: Asker, ctx: BuildContext) -> None:
     asker.recompute_until = ctx.resume_until
 
 
-def api_key(step_id: str, config: LlmConfig, mode: str) -> str | None:
+def _api_key(step_id: str, config: LlmConfig, mode: str) -> str | None:
     """The key, resolved at run start (never stored); a replay or a dry run asks no model and needs none."""
     if config.api_key is None or mode in ("replay", "dry"):
         return None
